@@ -1,0 +1,87 @@
+import { resolve } from "node:path";
+import { openAuthority, type Authority } from "../ca/index.js";
+import { loadConfig, type Config } from "../config/load-config.js";
+import { MtlsError } from "../errors.js";
+import { createLogger, type Logger } from "../log.js";
+import type { CaStore } from "../store/ca-store.js";
+import { openFileStore } from "../store/file-store.js";
+import { readKekFile } from "../store/kek-file.js";
+
+/** Options every command accepts (see main.ts). */
+export interface GlobalOptions {
+  config?: string;
+  store?: string;
+  kekFile?: string;
+  json?: boolean;
+  logLevel?: string;
+}
+
+/** What a command gets to work with. Built once per run from flags, environment and config files. */
+export interface CliContext {
+  config: Config;
+  logger: Logger;
+  json: boolean;
+  env: Record<string, string | undefined>;
+  /** Opens the configured store (resolving `auto`). */
+  store(): Promise<CaStore>;
+  /** The key-encryption key file in use: --kek-file, SWARM_MTLS_KEK_FILE, kekFile in config, or the store's default. */
+  kekFile(store: CaStore): string;
+  /** Opens the CA from the store with the key-encryption key. */
+  authority(): Promise<{ authority: Authority; store: CaStore }>;
+}
+
+export interface CliContextCreateParams {
+  global: GlobalOptions;
+  /** Command-specific flag overrides as dotted config paths. */
+  flags?: Record<string, unknown>;
+  env: Record<string, string | undefined>;
+  /** Resolves `store: auto` / `swarm`; injected so the swarm backend stays out of the CA-only paths. */
+  openSwarmStore?: (config: Config, env: Record<string, string | undefined>) => Promise<CaStore | null>;
+  /** Log level when neither --log-level nor SWARM_MTLS_LOG_LEVEL nor the config file sets one; default "warn"
+   * for one-shot commands (their output is the result; audit lines still go out at warn and above in serve). */
+  defaultLogLevel?: string;
+}
+
+export function createCliContext(p: CliContextCreateParams): CliContext {
+  const config = loadConfig({
+    file: p.global.config,
+    env: p.env,
+    flags: { store: p.global.store, kekFile: p.global.kekFile, "log.level": p.global.logLevel, ...p.flags },
+  });
+  const levelChosen = p.global.logLevel !== undefined || p.env.SWARM_MTLS_LOG_LEVEL !== undefined || config.sources.some((s) => s.startsWith("/"));
+  const logger = createLogger({ level: levelChosen ? config.log.level : (p.defaultLogLevel ?? "warn") });
+  let storePromise: Promise<CaStore> | undefined;
+  const ctx: CliContext = {
+    config,
+    logger,
+    json: p.global.json === true,
+    env: p.env,
+    store() {
+      storePromise ??= (async () => {
+        const spec = config.store;
+        if (spec.startsWith("file:")) return openFileStore(resolve(spec.slice("file:".length)));
+        const swarm = p.openSwarmStore ? await p.openSwarmStore(config, p.env) : null;
+        if (swarm) return swarm;
+        if (spec === "swarm") {
+          throw new MtlsError("docker", "store swarm: no swarm manager reachable (is this a manager node? is /var/run/docker.sock mounted or DOCKER_HOST set?)");
+        }
+        logger.debug({ component: "cli" }, "no swarm manager reachable; using the file store ./data");
+        return openFileStore(resolve("data"));
+      })();
+      return storePromise;
+    },
+    kekFile(store) {
+      return config.kekFile ? resolve(config.kekFile) : store.defaultKekFile();
+    },
+    async authority() {
+      const store = await ctx.store();
+      const doc = await store.readCaState();
+      if (doc === null) {
+        throw new MtlsError("no-ca", `no CA in ${store.location}: run \`swarm-mtls init --trust-domain example.org\` first`);
+      }
+      const kek = await readKekFile(ctx.kekFile(store));
+      return { authority: await openAuthority(doc, kek), store };
+    },
+  };
+  return ctx;
+}

@@ -1,0 +1,123 @@
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import {
+  createAuthority,
+  describeAuthority,
+  parseKeyAlgorithm,
+  sealAuthority,
+  validateTrustDomain,
+  type CaCertificateInfo,
+} from "../ca/index.js";
+import { parseDuration } from "../config/duration.js";
+import { badInput, MtlsError } from "../errors.js";
+import { writeFileAtomic } from "../store/atomic-write.js";
+import { ensureKekFile, readKekFile } from "../store/kek-file.js";
+import type { CliContext } from "./context.js";
+import { table } from "./output.js";
+
+export interface InitOptions {
+  trustDomain?: string;
+  keyAlg?: string;
+  rootTtl?: string;
+  intermediateTtl?: string;
+  maxLeafTtl?: string;
+  offlineRoot?: string;
+  rootPassphraseFile?: string;
+  force?: boolean;
+}
+
+export interface InitResult {
+  store: string;
+  trustDomain: string;
+  kekFile: string;
+  kekCreated: boolean;
+  offlineRootKeyFile: string | null;
+  certificates: CaCertificateInfo[];
+  next: string[];
+}
+
+export async function runInit(ctx: CliContext, o: InitOptions): Promise<InitResult> {
+  const c = ctx.config;
+  const trustDomain = validateTrustDomain(o.trustDomain ?? c.ca.trustDomain);
+  const keyAlgorithm = parseKeyAlgorithm(o.keyAlg ?? c.ca.keyAlgorithm);
+  const rootTtlSeconds = o.rootTtl ? parseDuration(o.rootTtl, "--root-ttl") : c.seconds.rootTtl;
+  const intermediateTtlSeconds = o.intermediateTtl ? parseDuration(o.intermediateTtl, "--intermediate-ttl") : c.seconds.intermediateTtl;
+  const maxLeafTtlSeconds = o.maxLeafTtl ? parseDuration(o.maxLeafTtl, "--max-leaf-ttl") : c.seconds.maxLeafTtl;
+  if (intermediateTtlSeconds > rootTtlSeconds) throw badInput("--intermediate-ttl must not be longer than --root-ttl");
+  if (o.offlineRoot && !o.rootPassphraseFile) {
+    throw badInput("--offline-root needs --root-passphrase-file FILE (the passphrase that encrypts the root key file)");
+  }
+
+  const store = await ctx.store();
+  // Refuse early, before any key is made, when a CA exists and --force was not given.
+  if (!o.force && (await store.readCaState()) !== null) {
+    throw new MtlsError("ca-exists", `a CA already exists in ${store.location} (use --force to replace it; services keep their certificates until rotated)`);
+  }
+  const kekFile = ctx.kekFile(store);
+  const kekCreated = store.location.startsWith("file:") ? await ensureKekFile(kekFile) : false;
+  const kek = await readKekFile(kekFile);
+
+  let passphrase: string | undefined;
+  if (o.rootPassphraseFile) {
+    passphrase = (await readFile(resolve(o.rootPassphraseFile), "utf8").catch((e: NodeJS.ErrnoException) => {
+      throw badInput(`--root-passphrase-file ${o.rootPassphraseFile}: cannot be read (${e.code})`);
+    })).trim();
+    if (passphrase.length < 16) throw badInput("--root-passphrase-file: the passphrase must be at least 16 characters");
+  }
+
+  const { authority, offlineRootKeyPem } = await createAuthority({
+    trustDomain,
+    keyAlgorithm,
+    rootTtlSeconds,
+    intermediateTtlSeconds,
+    maxLeafTtlSeconds,
+    offlineRoot: o.offlineRoot && passphrase ? { passphrase } : undefined,
+  });
+  let offlineRootKeyFile: string | null = null;
+  if (o.offlineRoot && offlineRootKeyPem) {
+    offlineRootKeyFile = resolve(o.offlineRoot);
+    await writeFileAtomic(offlineRootKeyFile, offlineRootKeyPem, { mode: 0o400 });
+  }
+  await store.writeCaState(sealAuthority(authority, kek), { replace: o.force === true });
+  ctx.logger.info({ component: "ca", trustDomain, store: store.location }, "CA initialised");
+
+  const next = store.location.startsWith("file:")
+    ? [
+        `swarm-mtls issue web --dns web.local --out ./certs/web   # issue a certificate`,
+        `swarm-mtls ca show                                       # inspect the CA`,
+      ]
+    : [
+        `docker service update --label-add ${c.labelPrefix}enable=true <service>   # opt a service in`,
+        `swarm-mtls rotate --all                                                  # or run \`swarm-mtls serve\``,
+      ];
+  if (offlineRootKeyFile) next.unshift(`move ${offlineRootKeyFile} somewhere offline: it is the only copy of the root key`);
+  return {
+    store: store.location,
+    trustDomain,
+    kekFile,
+    kekCreated,
+    offlineRootKeyFile,
+    certificates: describeAuthority(authority),
+    next,
+  };
+}
+
+export function showInit(r: InitResult): string {
+  const lines = [
+    `CA initialised for trust domain ${r.trustDomain} in ${r.store}`,
+    r.kekCreated ? `key-encryption key created: ${r.kekFile} (mode 0400; back it up, it opens the CA keys)` : `key-encryption key: ${r.kekFile}`,
+    "",
+    showCertificates(r.certificates),
+    "",
+    "Next:",
+    ...r.next.map((n) => `  ${n}`),
+  ];
+  return lines.join("\n");
+}
+
+export function showCertificates(certs: CaCertificateInfo[]): string {
+  return table(
+    ["role", "subject", "algorithm", "not after", "key", "sha256 fingerprint"],
+    certs.map((c) => [c.role, c.subject, c.keyAlgorithm, c.notAfter.toISOString(), c.keyOnline ? "online" : "offline", c.fingerprint]),
+  );
+}

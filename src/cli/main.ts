@@ -1,0 +1,102 @@
+#!/usr/bin/env node
+import "reflect-metadata";
+import { Command, CommanderError } from "commander";
+import { exitCodeFor, MtlsError } from "../errors.js";
+import { runCaShow, showCaShow } from "./ca-show.js";
+import { createCliContext, type CliContext, type GlobalOptions } from "./context.js";
+import { runInit, showInit, type InitOptions } from "./init.js";
+import { runIssue, showIssue, type IssueOptions } from "./issue.js";
+import { printResult } from "./output.js";
+
+const KEY_ALGS = "ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072";
+
+/** Builds the whole command tree. `run` receives each command's action so tests can drive the program in-process. */
+export function buildProgram(env: Record<string, string | undefined>): Command {
+  const program = new Command("swarm-mtls")
+    .description("Certificate authority and certificate rotation for Docker Swarm services (mTLS, SPIFFE IDs, Envoy sidecars).")
+    .version("0.1.0")
+    .option("-c, --config <file>", "YAML config file (default: none; SWARM_MTLS_CONFIG)")
+    .option("--store <store>", "where CA state lives: auto | swarm | file:DIR (default: auto)")
+    .option("--kek-file <file>", "key-encryption key file, base64 of 32 bytes (default: DIR/kek on the file store)")
+    .option("--json", "print results as JSON")
+    .option("--log-level <level>", "trace | debug | info | warn | error")
+    .showHelpAfterError("(run with --help for usage)")
+    .configureOutput({ outputError: (str, write) => write(str.split("\n")[0] + "\n") });
+
+  const context = (cmd: Command, flags?: Record<string, unknown>): CliContext =>
+    createCliContext({ global: cmd.optsWithGlobals<GlobalOptions>(), env, flags });
+
+  program
+    .command("init")
+    .description("create a root CA and an online intermediate for a trust domain")
+    .option("--trust-domain <domain>", "SPIFFE trust domain (default: ca.trustDomain, swarm.local)")
+    .option("--key-alg <alg>", `CA key algorithm: ${KEY_ALGS} (default: ecdsa-p256)`)
+    .option("--root-ttl <duration>", "root lifetime (default: 10y)")
+    .option("--intermediate-ttl <duration>", "intermediate lifetime (default: 1y)")
+    .option("--max-leaf-ttl <duration>", "upper bound of leaf lifetimes (default: 7d)")
+    .option("--offline-root <file>", "write the root key only to this encrypted file (PKCS#8, AES-256) and keep it out of the store")
+    .option("--root-passphrase-file <file>", "passphrase for --offline-root (at least 16 characters)")
+    .option("--force", "replace an existing CA")
+    .addHelpText("after", "\nExample:\n  swarm-mtls init --trust-domain example.org --store file:./data\n")
+    .action(async (o: InitOptions, cmd: Command) => {
+      const ctx = context(cmd);
+      printResult(await runInit(ctx, o), { json: ctx.json }, showInit);
+    });
+
+  program
+    .command("issue")
+    .description("issue a leaf certificate and write tls.crt (chain), tls.key (0400) and ca.crt (trust bundle)")
+    .argument("<identity>", "identity name: lower-case letters, digits, '.', '_', '-'")
+    .option("--dns <names>", "DNS names, comma separated")
+    .option("--uri <uri>", "extra URI SAN (repeatable); the SPIFFE ID is always added", (v: string, prev: string[] = []) => [...prev, v])
+    .option("--stack <stack>", "Swarm stack of the service: SPIFFE ID /swarm/<stack>/<identity> instead of /id/<identity>")
+    .option("--ttl <duration>", "lifetime, e.g. 90m, 24h, 7d (default: leaf.ttl, 24h; at most the CA maximum)")
+    .option("--key-alg <alg>", `key algorithm: ${KEY_ALGS} (default: the CA's)`)
+    .option("--uid <uid>", "owner uid of tls.key (default: the current user)")
+    .option("--gid <gid>", "owner gid of tls.key")
+    .requiredOption("--out <dir>", "directory to write tls.crt, tls.key and ca.crt to")
+    .addHelpText("after", "\nExample:\n  swarm-mtls issue api --dns api,tasks.api --ttl 24h --out ./certs/api\n")
+    .action(async (identity: string, o: IssueOptions, cmd: Command) => {
+      const ctx = context(cmd);
+      printResult(await runIssue(ctx, identity, o), { json: ctx.json }, showIssue);
+    });
+
+  const ca = program.command("ca").description("inspect the certificate authority");
+  ca.command("show")
+    .description("print subject, fingerprints and validity of the root(s) and the intermediate")
+    .action(async (_o: unknown, cmd: Command) => {
+      const ctx = context(cmd);
+      printResult(await runCaShow(ctx), { json: ctx.json }, showCaShow);
+    });
+
+  return program;
+}
+
+/** Runs the CLI; returns the exit code. Errors print one line, never key material. */
+export async function main(argv: string[], env: Record<string, string | undefined>): Promise<number> {
+  const program = buildProgram(env);
+  program.exitOverride();
+  for (const c of program.commands) {
+    c.exitOverride();
+    for (const s of c.commands) s.exitOverride();
+  }
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return 0;
+      return 2;
+    }
+    const message = e instanceof MtlsError ? e.message : `unexpected error: ${(e as Error)?.message ?? String(e)}`;
+    process.stderr.write(`swarm-mtls: ${message}\n`);
+    return exitCodeFor(e);
+  }
+}
+
+const invokedDirectly = process.argv[1] && /swarm-mtls$|main\.(js|ts)$/.test(process.argv[1]);
+if (invokedDirectly) {
+  main(process.argv.slice(2), process.env).then((code) => {
+    process.exitCode = code;
+  });
+}

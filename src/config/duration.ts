@@ -1,0 +1,45 @@
+import { badInput } from "../errors.js";
+
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 7 * 86400, y: 365 * 86400 };
+const DURATION_RE = /^(?:\d{1,9}[smhdwy])+$/;
+
+/**
+ * Parses an operator duration ("90s", "30m", "24h", "7d", "1y", "1h30m") into whole seconds.
+ * `what` names the field or label in the error message.
+ */
+export function parseDuration(text: string, what = "duration"): number {
+  const s = String(text).trim().toLowerCase();
+  if (!DURATION_RE.test(s)) {
+    throw badInput(`${what}: '${printable(text)}' is not a duration (examples: 90m, 24h, 7d)`);
+  }
+  let total = 0;
+  for (const m of s.matchAll(/(\d+)([smhdwy])/g)) {
+    total += Number(m[1]) * (UNIT_SECONDS[m[2] as string] as number);
+  }
+  if (total <= 0) throw badInput(`${what}: '${printable(text)}' must be longer than zero`);
+  if (!Number.isSafeInteger(total)) throw badInput(`${what}: '${printable(text)}' is too long`);
+  return total;
+}
+
+/** Formats seconds the way operators write them: the two largest units ("7d", "1h30m", "90s"). */
+export function formatDuration(seconds: number): string {
+  const sign = seconds < 0 ? "-" : "";
+  let rest = Math.abs(Math.round(seconds));
+  if (rest === 0) return "0s";
+  const parts: string[] = [];
+  for (const [unit, size] of [["y", UNIT_SECONDS.y], ["d", 86400], ["h", 3600], ["m", 60], ["s", 1]] as const) {
+    const n = Math.floor(rest / (size as number));
+    if (n > 0) {
+      parts.push(`${n}${unit}`);
+      rest -= n * (size as number);
+    }
+    if (parts.length === 2) break;
+  }
+  return sign + parts.join("");
+}
+
+/** Keeps error messages on one printable line, whatever the operator typed. */
+export function printable(value: unknown, max = 80): string {
+  const s = String(value).replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}

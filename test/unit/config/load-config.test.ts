@@ -1,0 +1,60 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import t from "tap";
+import { environmentNames, loadConfig } from "../../../src/config/load-config.js";
+import { expectMtlsError } from "../../helpers/expect-error.js";
+
+const dir = mkdtempSync(join(tmpdir(), "cfg-"));
+const file = (name: string, text: string): string => {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
+
+t.test("defaults load and validate", async (t) => {
+  const c = loadConfig();
+  t.equal(c.store, "auto");
+  t.equal(c.ca.keyAlgorithm, "ecdsa-p256");
+  t.equal(c.seconds.leafTtl, 86400);
+  t.equal(c.seconds.maxLeafTtl, 7 * 86400);
+  t.equal(c.labelPrefix, "mtls.");
+  t.same(c.sources, ["defaults"]);
+});
+
+t.test("file, then environment, then flags override", async (t) => {
+  const f = file("a.yaml", "ca:\n  trustDomain: file.example\nleaf:\n  ttl: 12h\nrotation:\n  concurrency: 2\n");
+  const c = loadConfig({
+    file: f,
+    env: { SWARM_MTLS_LEAF_TTL: "6h", SWARM_MTLS_ROTATION_CONCURRENCY: "3", SWARM_MTLS_API_ADMIN_IDENTITIES: "ops,admin" },
+    flags: { "leaf.ttl": "2h", store: undefined },
+  });
+  t.equal(c.ca.trustDomain, "file.example", "from the file");
+  t.equal(c.rotation.concurrency, 3, "env over file, coerced to a number");
+  t.equal(c.seconds.leafTtl, 7200, "flag over env");
+  t.same(c.api.adminIdentities, ["ops", "admin"], "lists from comma-separated env");
+  t.same(c.sources, ["defaults", f, "env", "flags"]);
+});
+
+t.test("every default has an environment variable named after its path", async (t) => {
+  const names = environmentNames({ kekFile: "", ca: { trustDomain: "x" }, api: { adminTokenFile: "" } }).map((e) => e.env);
+  t.same(names, ["SWARM_MTLS_KEK_FILE", "SWARM_MTLS_CA_TRUST_DOMAIN", "SWARM_MTLS_API_ADMIN_TOKEN_FILE"]);
+});
+
+t.test("errors name the field and the value", async (t) => {
+  const cases: [Parameters<typeof loadConfig>[0], RegExp][] = [
+    [{ file: file("b.yaml", "ca:\n  keyAlgorithm: dsa-1024\n") }, /^config: ca\.keyAlgorithm: 'dsa-1024' /],
+    [{ file: file("c.yaml", "leaf:\n  ttl: forever\n") }, /^config: leaf\.ttl: 'forever' is not a duration/],
+    [{ file: file("d.yaml", "rotation:\n  concurency: 3\n") }, /^config: unknown setting rotation\.concurency/],
+    [{ file: file("e.yaml", "rotation:\n  concurrency: many\n") }, /^config: rotation\.concurrency: 'many'/],
+    [{ file: file("f.yaml", "store: s3\n") }, /^config: store: 's3' must be auto, swarm or file:DIR/],
+    [{ file: file("g.yaml", "- a\n- b\n") }, /must be a mapping/],
+    [{ file: file("h.yaml", "ca: [unclosed\n") }, /not valid YAML/],
+    [{ file: join(dir, "missing.yaml") }, /cannot be read \(ENOENT\)/],
+    [{ env: { SWARM_MTLS_ROTATION_CONCURRENCY: "x" } }, /SWARM_MTLS_ROTATION_CONCURRENCY='x' is not a number/],
+    [{ flags: { "api.listen": "nowhere" } }, /^config: api\.listen: 'nowhere' must be HOST:PORT/],
+  ];
+  for (const [params, re] of cases) {
+    expectMtlsError(t, () => loadConfig(params), "bad-input", re);
+  }
+});
