@@ -6,6 +6,10 @@ import { createLogger, type Logger } from "../log.js";
 import type { CaStore } from "../store/ca-store.js";
 import { openFileStore } from "../store/file-store.js";
 import { readKekFile } from "../store/kek-file.js";
+import { openSwarmStore } from "../store/swarm-store.js";
+import { connectSwarm } from "../swarm/docker-client.js";
+import { dockerConnectionFromEnv } from "../swarm/docker-connection.js";
+import type { Swarm } from "../swarm/swarm.js";
 
 /** Options every command accepts (see main.ts). */
 export interface GlobalOptions {
@@ -28,6 +32,8 @@ export interface CliContext {
   kekFile(store: CaStore): string;
   /** Opens the CA from the store with the key-encryption key. */
   authority(): Promise<{ authority: Authority; store: CaStore }>;
+  /** The swarm this command works on; MtlsError("docker") when no swarm manager answers. */
+  swarm(): Promise<Swarm>;
 }
 
 export interface CliContextCreateParams {
@@ -35,8 +41,6 @@ export interface CliContextCreateParams {
   /** Command-specific flag overrides as dotted config paths. */
   flags?: Record<string, unknown>;
   env: Record<string, string | undefined>;
-  /** Resolves `store: auto` / `swarm`; injected so the swarm backend stays out of the CA-only paths. */
-  openSwarmStore?: (config: Config, env: Record<string, string | undefined>) => Promise<CaStore | null>;
   /** Log level when neither --log-level nor SWARM_MTLS_LOG_LEVEL nor the config file sets one; default "warn"
    * for one-shot commands (their output is the result; audit lines still go out at warn and above in serve). */
   defaultLogLevel?: string;
@@ -51,6 +55,21 @@ export function createCliContext(p: CliContextCreateParams): CliContext {
   const levelChosen = p.global.logLevel !== undefined || p.env.SWARM_MTLS_LOG_LEVEL !== undefined || config.sources.some((s) => s.startsWith("/"));
   const logger = createLogger({ level: levelChosen ? config.log.level : (p.defaultLogLevel ?? "warn") });
   let storePromise: Promise<CaStore> | undefined;
+  let swarmPromise: Promise<Swarm | null> | undefined;
+  /** The swarm when this engine is an active manager, else null (a missing engine is not an error here). */
+  const probeSwarm = (): Promise<Swarm | null> => {
+    swarmPromise ??= (async () => {
+      const swarm = connectSwarm({ ...dockerConnectionFromEnv(p.env), timeoutMs: 10_000 });
+      try {
+        const info = await swarm.info();
+        return info.swarmActive && info.isManager ? swarm : null;
+      } catch (e) {
+        logger.debug({ component: "cli", err: (e as Error).message }, "no Docker engine answered");
+        return null;
+      }
+    })();
+    return swarmPromise;
+  };
   const ctx: CliContext = {
     config,
     logger,
@@ -60,8 +79,8 @@ export function createCliContext(p: CliContextCreateParams): CliContext {
       storePromise ??= (async () => {
         const spec = config.store;
         if (spec.startsWith("file:")) return openFileStore(resolve(spec.slice("file:".length)));
-        const swarm = p.openSwarmStore ? await p.openSwarmStore(config, p.env) : null;
-        if (swarm) return swarm;
+        const swarm = await probeSwarm();
+        if (swarm) return openSwarmStore(swarm);
         if (spec === "swarm") {
           throw new MtlsError("docker", "store swarm: no swarm manager reachable (is this a manager node? is /var/run/docker.sock mounted or DOCKER_HOST set?)");
         }
@@ -69,6 +88,13 @@ export function createCliContext(p: CliContextCreateParams): CliContext {
         return openFileStore(resolve("data"));
       })();
       return storePromise;
+    },
+    async swarm() {
+      const swarm = await probeSwarm();
+      if (!swarm) {
+        throw new MtlsError("docker", "no swarm manager reachable: run this on a manager node (or set DOCKER_HOST), with the swarm initialised");
+      }
+      return swarm;
     },
     kekFile(store) {
       return config.kekFile ? resolve(config.kekFile) : store.defaultKekFile();

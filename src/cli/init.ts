@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import {
@@ -12,7 +13,11 @@ import { parseDuration } from "../config/duration.js";
 import { badInput, MtlsError } from "../errors.js";
 import { writeFileAtomic } from "../store/atomic-write.js";
 import { ensureKekFile, readKekFile } from "../store/kek-file.js";
+import type { CaStore } from "../store/ca-store.js";
+import { KEK_SECRET_NAME, type SwarmStore } from "../store/swarm-store.js";
 import type { CliContext } from "./context.js";
+
+const isSwarmStore = (s: CaStore): s is SwarmStore => s.location === "swarm";
 import { table } from "./output.js";
 
 export interface InitOptions {
@@ -31,6 +36,8 @@ export interface InitResult {
   trustDomain: string;
   kekFile: string;
   kekCreated: boolean;
+  /** Swarm store: whether the KEK secret was created now or existed. */
+  kekSecret: "created" | "exists" | null;
   offlineRootKeyFile: string | null;
   certificates: CaCertificateInfo[];
   next: string[];
@@ -54,8 +61,19 @@ export async function runInit(ctx: CliContext, o: InitOptions): Promise<InitResu
     throw new MtlsError("ca-exists", `a CA already exists in ${store.location} (use --force to replace it; services keep their certificates until rotated)`);
   }
   const kekFile = ctx.kekFile(store);
-  const kekCreated = store.location.startsWith("file:") ? await ensureKekFile(kekFile) : false;
+  if (isSwarmStore(store) && kekFile === store.defaultKekFile() && !existsSync(kekFile)) {
+    throw badInput(`swarm store: no key-encryption key at ${kekFile}; pass --kek-file FILE (created when missing, then stored as the secret ${KEK_SECRET_NAME})`);
+  }
+  const kekCreated = await ensureKekFile(kekFile);
   const kek = await readKekFile(kekFile);
+  let kekSecret: InitResult["kekSecret"] = null;
+  if (isSwarmStore(store)) {
+    const state = await store.ensureKekSecret(kek);
+    if (state === "mismatch") {
+      throw new MtlsError("kek", `the swarm already has a ${KEK_SECRET_NAME} secret made from another key than ${kekFile}; use that key (--kek-file) or remove the secret first`);
+    }
+    kekSecret = state;
+  }
 
   let passphrase: string | undefined;
   if (o.rootPassphraseFile) {
@@ -87,8 +105,9 @@ export async function runInit(ctx: CliContext, o: InitOptions): Promise<InitResu
         `swarm-mtls ca show                                       # inspect the CA`,
       ]
     : [
+        `keep ${kekFile} safe and off this host (the swarm has it as secret ${KEK_SECRET_NAME}, mounted only into the CA service)`,
         `docker service update --label-add ${c.labelPrefix}enable=true <service>   # opt a service in`,
-        `swarm-mtls rotate --all                                                  # or run \`swarm-mtls serve\``,
+        `swarm-mtls rotate --all --kek-file ${kekFile}                            # or deploy \`swarm-mtls serve\` as a stack`,
       ];
   if (offlineRootKeyFile) next.unshift(`move ${offlineRootKeyFile} somewhere offline: it is the only copy of the root key`);
   return {
@@ -96,6 +115,7 @@ export async function runInit(ctx: CliContext, o: InitOptions): Promise<InitResu
     trustDomain,
     kekFile,
     kekCreated,
+    kekSecret,
     offlineRootKeyFile,
     certificates: describeAuthority(authority),
     next,
@@ -106,6 +126,7 @@ export function showInit(r: InitResult): string {
   const lines = [
     `CA initialised for trust domain ${r.trustDomain} in ${r.store}`,
     r.kekCreated ? `key-encryption key created: ${r.kekFile} (mode 0400; back it up, it opens the CA keys)` : `key-encryption key: ${r.kekFile}`,
+    ...(r.kekSecret ? [`key-encryption key secret ${KEK_SECRET_NAME}: ${r.kekSecret}`] : []),
     "",
     showCertificates(r.certificates),
     "",

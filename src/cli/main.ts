@@ -7,6 +7,8 @@ import { createCliContext, type CliContext, type GlobalOptions } from "./context
 import { runInit, showInit, type InitOptions } from "./init.js";
 import { runIssue, showIssue, type IssueOptions } from "./issue.js";
 import { printResult } from "./output.js";
+import { rotateExitCode, runRotate, showRotate, type RotateOptions } from "./rotate.js";
+import { runStatus, showStatus } from "./status.js";
 
 const KEY_ALGS = "ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072";
 
@@ -69,6 +71,35 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
       printResult(await runCaShow(ctx), { json: ctx.json }, showCaShow);
     });
 
+  program
+    .command("rotate")
+    .description("issue and roll out certificates to opted-in services that are due (or all with --force)")
+    .argument("[service...]", "service names or ids")
+    .option("--all", "every service labelled mtls.enable=true")
+    .option("--force", "rotate even when not due")
+    .option("--dry-run", "print the plan and change nothing")
+    .option("--concurrency <n>", "services rolled at once (default: rotation.concurrency, 4)")
+    .option("--timeout <duration>", "upper bound per service rollout (default: rotation.timeout, 5m)")
+    .addHelpText(
+      "after",
+      "\nExit codes: 0 all done, 1 some service failed (and was rolled back), 2 bad input, 3 another rotation is running.\n" +
+        "Examples:\n  swarm-mtls rotate --all --dry-run\n  swarm-mtls rotate shop_api --force\n",
+    )
+    .action(async (services: string[], o: RotateOptions, cmd: Command) => {
+      const ctx = context(cmd);
+      const report = await runRotate(ctx, services, o);
+      printResult(report, { json: ctx.json }, showRotate);
+      process.exitCode = rotateExitCode(report);
+    });
+
+  program
+    .command("status")
+    .description("certificates of every opted-in service: generation, serial, expiry, next rotation, issuer")
+    .action(async (_o: unknown, cmd: Command) => {
+      const ctx = context(cmd);
+      printResult(await runStatus(ctx), { json: ctx.json }, showStatus);
+    });
+
   return program;
 }
 
@@ -81,8 +112,9 @@ export async function main(argv: string[], env: Record<string, string | undefine
     for (const s of c.commands) s.exitOverride();
   }
   try {
+    process.exitCode = 0;
     await program.parseAsync(argv, { from: "user" });
-    return 0;
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return 0;

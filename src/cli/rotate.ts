@@ -1,0 +1,56 @@
+import { parseDuration } from "../config/duration.js";
+import { badInput } from "../errors.js";
+import { rotate, type RotationReport, type ServiceOutcome } from "../rotation/rollout.js";
+import { withLease } from "../rotation/with-lease.js";
+import type { CliContext } from "./context.js";
+import { table } from "./output.js";
+
+export interface RotateOptions {
+  all?: boolean;
+  force?: boolean;
+  dryRun?: boolean;
+  concurrency?: string;
+  timeout?: string;
+}
+
+export async function runRotate(ctx: CliContext, services: string[], o: RotateOptions): Promise<RotationReport> {
+  if (services.length === 0 && !o.all) throw badInput("name the services to rotate, or pass --all for every opted-in service");
+  if (services.length > 0 && o.all) throw badInput("give service names or --all, not both");
+  let concurrency: number | undefined;
+  if (o.concurrency !== undefined) {
+    concurrency = Number(o.concurrency);
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw badInput(`--concurrency: '${o.concurrency}' must be a whole number from 1 to 64`);
+  }
+  const timeoutSeconds = o.timeout ? parseDuration(o.timeout, "--timeout") : undefined;
+  const swarm = await ctx.swarm();
+  const { authority } = await ctx.authority();
+  const progress = ctx.json
+    ? undefined
+    : (pr: { service: string; step: string; detail: string }) => process.stderr.write(`  ${pr.service}: ${pr.step} ${pr.detail}\n`);
+  const deps = { swarm, authority, config: ctx.config, logger: ctx.logger, observer: { progress } };
+  const params = { services: services.length ? services : undefined, force: o.force, concurrency, timeoutSeconds, trigger: "cli" };
+  if (o.dryRun) return rotate(deps, { ...params, dryRun: true });
+  if (!ctx.json) process.stderr.write(`rotating ${services.length ? services.join(", ") : "every opted-in service"}${o.force ? " (forced)" : ""}\n`);
+  return withLease(swarm, { ttlSeconds: ctx.config.seconds.leaseTtl, logger: ctx.logger }, (signal) => rotate(deps, { ...params, signal }));
+}
+
+const gen = (g: number | null): string => (g === null ? "-" : `v${g}`);
+
+export function showRotate(r: RotationReport): string {
+  const rows = r.outcomes.map((o: ServiceOutcome) => [
+    o.service,
+    o.result,
+    `${gen(o.generationBefore)} → ${gen(o.generationAfter)}`,
+    o.reason,
+    o.error ?? [o.detail, ...o.warnings.map((w) => `warning: ${w}`)].join("; "),
+  ]);
+  const counts = new Map<string, number>();
+  for (const o of r.outcomes) counts.set(o.result, (counts.get(o.result) ?? 0) + 1);
+  const summary = [...counts].map(([k, v]) => `${v} ${k}`).join(", ") || "no opted-in services";
+  return [r.dryRun ? "plan (dry run, nothing changed):" : "", table(["service", "result", "generation", "reason", "detail"], rows), "", summary].filter((x, i) => x !== "" || i > 0).join("\n");
+}
+
+/** 0 all done, 1 some failed or invalid (failed ones were rolled back). */
+export function rotateExitCode(r: RotationReport): number {
+  return r.outcomes.some((o) => o.result === "failed" || o.result === "invalid") ? 1 : 0;
+}

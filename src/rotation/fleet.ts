@@ -1,0 +1,141 @@
+import { createHash } from "node:crypto";
+import { bundlePem, type Authority } from "../ca/index.js";
+import type { Config } from "../config/load-config.js";
+import { isMtlsError } from "../errors.js";
+import { LABEL } from "../swarm/managed-labels.js";
+import type { SecretRecord, ServiceRecord, Swarm } from "../swarm/swarm.js";
+import { generationsOf, indexManagedSecrets, readAttached, type AttachedState } from "./attachments.js";
+import { planService, type GenerationInfo, type PlanParams, type PlanVerdict } from "./plan.js";
+import { isOptedIn, readServiceIdentity, type ServiceIdentity } from "./service-identity.js";
+
+/** One opted-in service, gathered and judged. */
+export interface FleetEntry {
+  service: ServiceRecord;
+  /** Absent when its labels are invalid (then `error` says why). */
+  identity?: ServiceIdentity;
+  error?: string;
+  attached?: AttachedState;
+  generations: GenerationInfo[];
+  verdict?: PlanVerdict;
+}
+
+/** Everything one reconcile knows: gathered once, then decided on per service. */
+export interface Fleet {
+  entries: FleetEntry[];
+  /** The trust bundle the CA publishes now. */
+  bundle: { pem: string; fingerprint: string; secret: SecretRecord | null };
+  secrets: ReturnType<typeof indexManagedSecrets>;
+  /** All services (opted in or not), for "is this secret referenced anywhere?". */
+  allServices: ServiceRecord[];
+}
+
+export interface FleetGatherParams {
+  /** Service names or ids to look at; default: every opted-in service. */
+  services?: string[];
+  force: boolean;
+  now: Date;
+}
+
+export const sha256Hex = (s: string | Uint8Array): string => createHash("sha256").update(s).digest("hex");
+
+/** The fingerprint of the issuing intermediate: what leaf labels record as their issuer. */
+export function issuerFingerprint(a: Authority): string {
+  return sha256Hex(new Uint8Array(a.intermediate.cert.rawData));
+}
+
+/**
+ * Gathers every opted-in service, its identity from labels, what it has mounted and which generations exist, and
+ * plans each (pure planner). Reads only. An invalid service gets `error`; the others go on.
+ */
+export async function gatherFleet(swarm: Swarm, authority: Authority, config: Config, p: FleetGatherParams): Promise<Fleet> {
+  const prefix = config.labelPrefix;
+  const [allServices, secretList] = await Promise.all([
+    swarm.listServices(),
+    swarm.listSecrets({ label: [`${LABEL.managed}=true`] }),
+  ]);
+  const secrets = indexManagedSecrets(secretList);
+  const pem = bundlePem(authority);
+  const fingerprint = sha256Hex(pem);
+  const bundleSecret = secrets.bundles.find((s) => s.labels[LABEL.fingerprint] === fingerprint) ?? null;
+
+  let selected: ServiceRecord[];
+  const missing: FleetEntry[] = [];
+  if (p.services && p.services.length > 0) {
+    selected = [];
+    for (const want of p.services) {
+      const found = allServices.find((s) => s.name === want || s.id === want || (want.length >= 6 && s.id.startsWith(want)));
+      if (found) selected.push(found);
+      else missing.push({ service: { id: "", name: want } as ServiceRecord, error: `no service named '${want}'`, generations: [] });
+    }
+  } else {
+    selected = allServices.filter((s) => isOptedIn(s.labels, prefix));
+  }
+
+  const defaults = {
+    prefix,
+    trustDomain: authority.trustDomain,
+    ttlSeconds: Math.min(config.seconds.leafTtl, authority.maxLeafTtlSeconds),
+    maxTtlSeconds: authority.maxLeafTtlSeconds,
+    keyAlgorithm: (config.leaf.keyAlgorithm || authority.defaultKeyAlgorithm) as ServiceIdentity["keyAlgorithm"],
+  };
+  const entries: FleetEntry[] = selected.map((service) => {
+    if (!isOptedIn(service.labels, prefix)) {
+      return { service, error: `not opted in (add the label ${prefix}enable=true)`, generations: [] };
+    }
+    try {
+      return { service, identity: readServiceIdentity(service, defaults), generations: [] };
+    } catch (e) {
+      if (isMtlsError(e, "bad-input")) return { service, error: e.message, generations: [] };
+      throw e;
+    }
+  });
+
+  // Two services claiming one identity would overwrite each other's certificates: refuse both.
+  const owners = new Map<string, FleetEntry[]>();
+  for (const e of entries) if (e.identity) owners.set(e.identity.identity, [...(owners.get(e.identity.identity) ?? []), e]);
+  for (const e of allServices) {
+    if (selected.includes(e) || !isOptedIn(e.labels, prefix)) continue;
+    // a service outside the selection may still claim the same identity
+    try {
+      const id = readServiceIdentity(e, defaults).identity;
+      if (owners.has(id)) owners.get(id)?.push({ service: e, generations: [] });
+    } catch {
+      /* its own problem, reported when it is selected */
+    }
+  }
+  for (const [identity, list] of owners) {
+    if (list.length < 2) continue;
+    const names = list.map((x) => x.service.name).sort().join(", ");
+    for (const e of list) {
+      if (!e.identity) continue;
+      delete e.identity;
+      e.error = `identity '${identity}' is claimed by several services (${names}); give each its own ${prefix}identity`;
+    }
+  }
+
+  const planParams: PlanParams = {
+    now: p.now,
+    force: p.force,
+    issuer: issuerFingerprint(authority),
+    renewBefore: config.leaf.renewBefore,
+    jitter: config.leaf.jitter,
+  };
+  for (const e of entries) {
+    if (!e.identity) continue;
+    e.generations = generationsOf(secrets.byIdentity.get(e.identity.identity));
+    e.attached = readAttached(e.service.secretRefs, e.identity, secrets.byId);
+    const bundleCurrent = bundleSecret !== null && e.attached.bundleSecretId === bundleSecret.id;
+    e.verdict = planService(
+      {
+        profile: e.identity.profile,
+        attached: e.attached.generation,
+        bundleCurrent,
+        refsExact: e.attached.exact,
+        envoyCurrent: true,
+        generations: e.generations,
+      },
+      planParams,
+    );
+  }
+  return { entries: [...missing, ...entries], bundle: { pem, fingerprint, secret: bundleSecret }, secrets, allServices };
+}

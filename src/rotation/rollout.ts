@@ -1,0 +1,373 @@
+import { hostname } from "node:os";
+import { issueLeaf, type Authority } from "../ca/index.js";
+import type { Config } from "../config/load-config.js";
+import { MtlsError } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { SecretReference, ServiceSpec } from "../swarm/docker-types.js";
+import { generationOf, identityObjectName, LABEL, managedLabels, sharedObjectName } from "../swarm/managed-labels.js";
+import { patchServiceSecrets, type SecretAttachment } from "../swarm/patch-service-secrets.js";
+import { rolloutDeadlineMs } from "../swarm/rollout-deadline.js";
+import type { SecretRecord, ServiceRecord, Swarm } from "../swarm/swarm.js";
+import { startFirstWithHostPorts, withStopFirstUpdates } from "../swarm/update-order.js";
+import { updateServiceWithRetry } from "../swarm/update-service-with-retry.js";
+import { waitForRollout } from "../swarm/wait-for-rollout.js";
+import { PUBLIC_FILE_MODE } from "./attachments.js";
+import { gatherFleet, issuerFingerprint, type Fleet, type FleetEntry } from "./fleet.js";
+import { generationsToPrune, type PlanReason } from "./plan.js";
+import type { ServiceIdentity } from "./service-identity.js";
+
+/** What happened to one service in a reconcile. */
+export interface ServiceOutcome {
+  service: string;
+  identity: string | null;
+  /** rotated = new certificate rolled out; reattached = existing generation/bundle mounted again; planned = dry run. */
+  result: "rotated" | "reattached" | "up-to-date" | "planned" | "failed" | "invalid";
+  reason: PlanReason | "invalid";
+  detail: string;
+  generationBefore: number | null;
+  generationAfter: number | null;
+  serial?: string;
+  notAfter?: string;
+  /** Said when the rollout was changed to stay safe (host ports with start-first → stop-first). */
+  warnings: string[];
+  error?: string;
+  /** Milliseconds since the service's rollout started, per step. */
+  timings?: { secretsCreated?: number; updateAccepted?: number; converged?: number };
+}
+
+export interface RotationReport {
+  outcomes: ServiceOutcome[];
+  dryRun: boolean;
+  startedAt: string;
+  finishedAt: string;
+  prunedSecrets: string[];
+}
+
+/** Progress of one service, for people watching a long run. */
+export interface RolloutProgress {
+  service: string;
+  step: "issuing" | "updating" | "converging" | "rolling-back" | "done" | "failed";
+  detail: string;
+}
+
+/** Hooks for metrics; all optional. */
+export interface RotationObserver {
+  issued?(keyAlgorithm: string): void;
+  finished?(o: ServiceOutcome, seconds: number): void;
+  progress?(p: RolloutProgress): void;
+}
+
+export interface RotationDeps {
+  swarm: Swarm;
+  authority: Authority;
+  config: Config;
+  logger: Logger;
+  now?: () => Date;
+  observer?: RotationObserver;
+}
+
+export interface RotateParams {
+  /** Service names or ids; default every opted-in service. */
+  services?: string[];
+  force?: boolean;
+  dryRun?: boolean;
+  /** Services rolled at once; default config rotation.concurrency. */
+  concurrency?: number;
+  /** Upper bound per service, seconds; default config rotation.timeout. */
+  timeoutSeconds?: number;
+  /** Who asked, for the audit trail: "cli", "schedule", "event", "api:<actor>". */
+  trigger?: string;
+  signal?: AbortSignal;
+  /** Test hook: called after each step of a service's rollout (crash injection in reliability tests). */
+  afterStep?: (step: "secrets-created" | "spec-updated" | "converged", service: string) => Promise<void> | void;
+}
+
+async function pool<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const runners = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await work(item);
+    }
+  });
+  await Promise.all(runners);
+}
+
+function secretAttachments(want: ServiceIdentity, crt: SecretRecord, key: SecretRecord, bundle: SecretRecord): SecretAttachment[] {
+  return [
+    { secretId: crt.id, secretName: crt.name, target: want.targets.cert, uid: "0", gid: "0", mode: PUBLIC_FILE_MODE },
+    { secretId: key.id, secretName: key.name, target: want.targets.key, uid: want.keyFile.uid, gid: want.keyFile.gid, mode: want.keyFile.mode },
+    { secretId: bundle.id, secretName: bundle.name, target: want.targets.ca, uid: "0", gid: "0", mode: PUBLIC_FILE_MODE },
+  ];
+}
+
+/** Ensures a bundle secret with exactly the CA's trust bundle exists; returns it. */
+async function ensureBundle(swarm: Swarm, fleet: Fleet): Promise<SecretRecord> {
+  if (fleet.bundle.secret) return fleet.bundle.secret;
+  const newest = fleet.secrets.bundles[0];
+  const generation = (newest ? (generationOf(newest.labels) as number) : 0) + 1;
+  const name = sharedObjectName("bundle", generation);
+  const labels = managedLabels("bundle", { [LABEL.generation]: generation, [LABEL.fingerprint]: fleet.bundle.fingerprint });
+  const id = await swarm.createSecret({ name, data: Buffer.from(fleet.bundle.pem), labels });
+  const record: SecretRecord = { id, name, labels, version: 0 };
+  fleet.bundle.secret = record;
+  fleet.secrets.bundles.unshift(record);
+  fleet.secrets.byId.set(id, record);
+  return record;
+}
+
+/** Restores the managed secret references (and update order) of `before`, keeping anything else changed since. */
+function restoreSpec(current: ServiceSpec, before: ServiceSpec): ServiceSpec {
+  const spec = structuredClone(current);
+  const secrets = before.TaskTemplate?.ContainerSpec?.Secrets;
+  if (spec.TaskTemplate?.ContainerSpec) {
+    if (secrets === undefined) delete spec.TaskTemplate.ContainerSpec.Secrets;
+    else spec.TaskTemplate.ContainerSpec.Secrets = structuredClone(secrets);
+  }
+  if (before.UpdateConfig === undefined) delete spec.UpdateConfig;
+  else spec.UpdateConfig = structuredClone(before.UpdateConfig);
+  return spec;
+}
+
+/**
+ * Reconciles services: gather → plan → for each service that needs it, issue (or reuse) a generation, swap the
+ * secret references in one `service update`, wait until every task runs with them, roll back on failure, prune.
+ * Runs under the lease unless it is a dry run.
+ */
+export async function rotate(deps: RotationDeps, p: RotateParams = {}): Promise<RotationReport> {
+  const now = deps.now ?? (() => new Date());
+  const startedAt = now();
+  const log = deps.logger.child({ component: "rollout" });
+  const audit = deps.logger.child({ component: "audit" });
+  const fleet = await gatherFleet(deps.swarm, deps.authority, deps.config, { services: p.services, force: p.force === true, now: startedAt });
+  const outcomes: ServiceOutcome[] = [];
+  const pruned: string[] = [];
+
+  for (const e of fleet.entries.filter((x) => !x.identity)) {
+    outcomes.push({ service: e.service.name, identity: null, result: "invalid", reason: "invalid", detail: e.error ?? "invalid", generationBefore: null, generationAfter: null, warnings: [], error: e.error });
+  }
+  const work = fleet.entries.filter((e) => e.identity && e.verdict);
+  if (p.dryRun) {
+    for (const e of work) outcomes.push(plannedOutcome(e, true));
+    return { outcomes, dryRun: true, startedAt: startedAt.toISOString(), finishedAt: now().toISOString(), prunedSecrets: [] };
+  }
+
+  const needsWork = work.filter((e) => e.verdict?.action !== "none");
+  for (const e of work.filter((x) => x.verdict?.action === "none")) outcomes.push(plannedOutcome(e, false));
+  if (needsWork.length > 0) {
+    const bundle = await ensureBundle(deps.swarm, fleet);
+    const concurrency = p.concurrency ?? deps.config.rotation.concurrency;
+    await pool(needsWork, concurrency, async (e) => {
+      const t0 = Date.now();
+      const o = await rollOne(deps, fleet, e, bundle, p).catch((err: unknown): ServiceOutcome => {
+        const message = err instanceof MtlsError ? err.message : `unexpected: ${(err as Error)?.message}`;
+        return { ...plannedOutcome(e, false), result: "failed", error: message };
+      });
+      outcomes.push(o);
+      deps.observer?.finished?.(o, (Date.now() - t0) / 1000);
+      deps.observer?.progress?.({ service: o.service, step: o.result === "failed" ? "failed" : "done", detail: o.error ?? o.detail });
+      const line = { trigger: p.trigger ?? "cli", service: o.service, identity: o.identity, reason: o.reason, generationBefore: o.generationBefore, generationAfter: o.generationAfter, serial: o.serial, result: o.result };
+      if (o.result === "failed") audit.warn({ ...line, error: o.error }, "rotation failed");
+      else audit.info(line, o.result === "rotated" ? "certificate rotated" : "references re-attached");
+    });
+    pruned.push(...(await pruneBundles(deps.swarm, deps.config.rotation.keepPrevious, fleet.bundle.secret?.id ?? null)));
+  }
+  log.debug({ services: outcomes.length }, "reconcile finished");
+  const order = new Map(fleet.entries.map((e, i) => [e.service.name, i]));
+  outcomes.sort((a, b) => (order.get(a.service) ?? 0) - (order.get(b.service) ?? 0));
+  return { outcomes, dryRun: false, startedAt: startedAt.toISOString(), finishedAt: now().toISOString(), prunedSecrets: pruned };
+}
+
+function plannedOutcome(e: FleetEntry, dryRun: boolean): ServiceOutcome {
+  const v = e.verdict;
+  const gen = e.attached?.generation ?? null;
+  const after = !v ? gen : v.action === "issue" ? Math.max(0, ...e.generations.map((g) => g.generation)) + 1 : v.action === "attach" ? v.generation : gen;
+  return {
+    service: e.service.name,
+    identity: e.identity?.identity ?? null,
+    result: v?.action === "none" ? "up-to-date" : dryRun ? "planned" : "failed",
+    reason: v?.reason ?? "invalid",
+    detail: v?.detail ?? e.error ?? "",
+    generationBefore: gen,
+    generationAfter: after,
+    warnings: e.identity && startFirstWithHostPorts(e.service.spec) && v?.action !== "none" ? [HOST_PORT_WARNING] : [],
+  };
+}
+
+const HOST_PORT_WARNING = "publishes a host-mode port with update order start-first: the new task could not bind the port while the old one holds it; rolling out stop-first instead (expect a short gap on this node)";
+
+async function rollOne(deps: RotationDeps, fleet: Fleet, e: FleetEntry, bundle: SecretRecord, p: RotateParams): Promise<ServiceOutcome> {
+  const { swarm, authority, config } = deps;
+  const want = e.identity as ServiceIdentity;
+  const verdict = e.verdict as NonNullable<FleetEntry["verdict"]>;
+  const name = e.service.name;
+  const progress = (step: RolloutProgress["step"], detail: string) => deps.observer?.progress?.({ service: name, step, detail });
+  const log = deps.logger.child({ component: "rollout", identity: want.identity, service: name });
+  const base = plannedOutcome(e, false);
+  const t0 = Date.now();
+  const timings: NonNullable<ServiceOutcome["timings"]> = {};
+  const created: SecretRecord[] = [];
+  const mine = fleet.secrets.byIdentity.get(want.identity);
+
+  let generation: number;
+  let crt: SecretRecord;
+  let key: SecretRecord;
+  let serial: string | undefined;
+  let notAfter: string | undefined;
+  if (verdict.action === "issue") {
+    progress("issuing", verdict.detail);
+    generation = Math.max(0, ...e.generations.map((g) => g.generation), ...fleet.secrets.byIdentity.get(want.identity)?.crt.keys() ?? []) + 1;
+    const leaf = await issueLeaf(authority, {
+      identity: want.identity,
+      dnsNames: want.dnsNames,
+      uris: [want.spiffeId],
+      ttlSeconds: want.ttlSeconds,
+      keyAlgorithm: want.keyAlgorithm,
+      now: deps.now?.(),
+    });
+    deps.observer?.issued?.(leaf.keyAlgorithm);
+    serial = leaf.serial;
+    notAfter = leaf.notAfter.toISOString();
+    const labels = {
+      [LABEL.identity]: want.identity,
+      [LABEL.generation]: generation,
+      [LABEL.serial]: leaf.serial,
+      [LABEL.notBefore]: leaf.notBefore.toISOString(),
+      [LABEL.notAfter]: leaf.notAfter.toISOString(),
+      [LABEL.fingerprint]: leaf.fingerprint,
+      [LABEL.issuer]: issuerFingerprint(authority),
+      [LABEL.profile]: want.profile,
+    };
+    const crtName = identityObjectName(want.identity, "crt", generation);
+    const keyName = identityObjectName(want.identity, "key", generation);
+    const crtLabels = managedLabels("crt", labels);
+    crt = { id: await swarm.createSecret({ name: crtName, data: Buffer.from(leaf.chainPem), labels: crtLabels }), name: crtName, labels: crtLabels, version: 0 };
+    created.push(crt);
+    try {
+      const keyLabels = managedLabels("key", labels);
+      key = { id: await swarm.createSecret({ name: keyName, data: Buffer.from(leaf.keyPem as string), labels: keyLabels }), name: keyName, labels: keyLabels, version: 0 };
+      created.push(key);
+    } catch (err) {
+      await swarm.removeSecret(crt.id).catch(() => undefined);
+      throw err;
+    }
+    timings.secretsCreated = Date.now() - t0;
+    log.info({ generation, serial: leaf.serial, notAfter }, "certificate issued");
+    await p.afterStep?.("secrets-created", name);
+  } else if (verdict.action === "attach") {
+    generation = verdict.generation;
+    const c = mine?.crt.get(generation);
+    const k = mine?.key.get(generation);
+    if (!c || !k) throw new MtlsError("internal", `generation ${generation} of ${want.identity} is incomplete`);
+    crt = c;
+    key = k;
+    serial = c.labels[LABEL.serial];
+    notAfter = c.labels[LABEL.notAfter];
+  } else {
+    return base;
+  }
+
+  const attachments = secretAttachments(want, crt, key, bundle);
+  const ours = (ref: SecretReference): boolean => {
+    const s = ref.SecretID ? fleet.secrets.byId.get(ref.SecretID) : undefined;
+    if (!s) return false;
+    const kind = s.labels[LABEL.kind];
+    return kind === "bundle" || ((kind === "crt" || kind === "key") && s.labels[LABEL.identity] === want.identity);
+  };
+  const warnings: string[] = [];
+  progress("updating", `generation ${e.attached?.generation ?? "-"} → ${generation}`);
+  let update;
+  try {
+    update = await updateServiceWithRetry(swarm, e.service.id, (s: ServiceRecord) => {
+      let spec = patchServiceSecrets(s.spec, { replace: attachments, remove: ours });
+      if (startFirstWithHostPorts(spec)) {
+        spec = withStopFirstUpdates(spec);
+        if (!warnings.includes(HOST_PORT_WARNING)) warnings.push(HOST_PORT_WARNING);
+      }
+      return spec;
+    });
+  } catch (err) {
+    await removeSecrets(swarm, created);
+    throw err;
+  }
+  if (warnings.length) log.warn({ warning: warnings[0] }, "update order changed for this rollout");
+  timings.updateAccepted = Date.now() - t0;
+  await p.afterStep?.("spec-updated", name);
+
+  progress("converging", "waiting for every task to run with the new secrets");
+  const timeoutMs = (p.timeoutSeconds ?? config.seconds.rotationTimeout) * 1000;
+  const deadlineMs = Math.min(timeoutMs, rolloutDeadlineMs(update.before.spec));
+  const reading = await waitForRollout(swarm, {
+    serviceId: e.service.id,
+    fromVersion: update.updatedFromVersion,
+    expectSecretIds: attachments.map((a) => a.secretId),
+    deadlineMs,
+    signal: p.signal,
+    onProgress: (r) => progress("converging", `${r.runningNew}/${r.desired} tasks on generation ${generation}${r.reason ? ` (${r.reason})` : ""}`),
+  });
+  if (reading.state !== "converged") {
+    const why = reading.timedOut ? `did not converge within ${Math.round(deadlineMs / 1000)}s (${reading.reason ?? "tasks pending"})` : reading.reason ?? "rollout failed";
+    progress("rolling-back", why);
+    log.warn({ reason: why }, "rollout failed; rolling back");
+    await rollBack(swarm, e.service.id, update.before, deadlineMs, p.signal);
+    await removeSecrets(swarm, created);
+    return { ...base, result: "failed", error: `rolled back: ${why}`, generationAfter: e.attached?.generation ?? null, warnings, timings };
+  }
+  timings.converged = Date.now() - t0;
+  await p.afterStep?.("converged", name);
+
+  // Prune: superseded generations nobody references (keep `keepPrevious` for rollback).
+  const referenced = new Set<number>();
+  const services = await swarm.listServices();
+  for (const s of services) {
+    for (const ref of s.secretRefs) {
+      const sec = ref.SecretID ? fleet.secrets.byId.get(ref.SecretID) : undefined;
+      if (sec && sec.labels[LABEL.identity] === want.identity) referenced.add(generationOf(sec.labels) as number);
+    }
+  }
+  const allGens = new Set<number>([...(mine?.crt.keys() ?? []), ...(mine?.key.keys() ?? []), generation]);
+  const prune = generationsToPrune({ generations: [...allGens], attached: generation, keepPrevious: config.rotation.keepPrevious, referenced });
+  for (const g of prune) {
+    for (const s of [mine?.crt.get(g), mine?.key.get(g)]) if (s) await swarm.removeSecret(s.id).catch((err: unknown) => log.warn({ secret: s.name, err: (err as Error).message }, "could not prune"));
+  }
+  return {
+    ...base,
+    result: verdict.action === "issue" ? "rotated" : "reattached",
+    generationAfter: generation,
+    serial,
+    notAfter,
+    warnings,
+    timings,
+  };
+}
+
+async function rollBack(swarm: Swarm, serviceId: string, before: ServiceRecord, deadlineMs: number, signal?: AbortSignal): Promise<void> {
+  const r = await updateServiceWithRetry(swarm, serviceId, (s) => restoreSpec(s.spec, before.spec));
+  const oldIds = (before.spec.TaskTemplate?.ContainerSpec?.Secrets ?? []).map((x) => x.SecretID).filter((x): x is string => !!x);
+  await waitForRollout(swarm, { serviceId, fromVersion: r.updatedFromVersion, expectSecretIds: oldIds, deadlineMs, signal }).catch(() => undefined);
+}
+
+async function removeSecrets(swarm: Swarm, secrets: SecretRecord[]): Promise<void> {
+  for (const s of secrets) await swarm.removeSecret(s.id).catch(() => undefined);
+}
+
+/** Removes trust bundles that no service references, keeping the current one and `keep` older ones. */
+async function pruneBundles(swarm: Swarm, keep: number, currentId: string | null): Promise<string[]> {
+  const [services, bundles] = await Promise.all([swarm.listServices(), swarm.listSecrets({ label: [`${LABEL.managed}=true`, `${LABEL.kind}=bundle`] })]);
+  const referenced = new Set(services.flatMap((s) => s.secretRefs.map((r) => r.SecretID)));
+  const older = bundles
+    .filter((b) => b.id !== currentId && generationOf(b.labels) !== null)
+    .sort((a, b) => (generationOf(b.labels) as number) - (generationOf(a.labels) as number));
+  const removed: string[] = [];
+  for (const b of older.slice(keep)) {
+    if (referenced.has(b.id)) continue;
+    await swarm.removeSecret(b.id).catch(() => undefined);
+    removed.push(b.name);
+  }
+  return removed;
+}
+
+/** Owner string for the lease: who holds it, for the "another rotation is running" message. */
+export function leaseOwner(): string {
+  return `${hostname()}:${process.pid}`;
+}

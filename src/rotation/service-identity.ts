@@ -1,0 +1,217 @@
+import { createHash } from "node:crypto";
+import {
+  parseKeyAlgorithm,
+  spiffeIdFor,
+  validateDnsName,
+  validateIdentity,
+  validateSpiffeId,
+  type KeyAlgorithm,
+} from "../ca/index.js";
+import { formatDuration, parseDuration, printable } from "../config/duration.js";
+import { badInput, isMtlsError } from "../errors.js";
+
+/** What one opted-in service wants: everything the planner and the publisher need, read from its labels. */
+export interface ServiceIdentity {
+  serviceId: string;
+  serviceName: string;
+  /** com.docker.stack.namespace, or null for a service made with `docker service create`. */
+  stack: string | null;
+  identity: string;
+  dnsNames: string[];
+  spiffeId: string;
+  ttlSeconds: number;
+  keyAlgorithm: KeyAlgorithm;
+  /** File names under /run/secrets. */
+  targets: { cert: string; key: string; ca: string };
+  /** Owner and mode of the key file inside the task. */
+  keyFile: { uid: string; gid: string; mode: number };
+  /** SPIFFE IDs allowed to call this service (Envoy inbound authz); empty = any identity of the trust domain. */
+  allow: string[];
+  /** Hash of the settings a certificate is issued for; a change means a new certificate. */
+  profile: string;
+}
+
+/** Defaults that apply where a label is absent. */
+export interface IdentityDefaults {
+  /** Label prefix, e.g. "mtls.". */
+  prefix: string;
+  trustDomain: string;
+  ttlSeconds: number;
+  maxTtlSeconds: number;
+  keyAlgorithm: KeyAlgorithm;
+}
+
+/** Every label under the prefix this module reads (the `envoy.*` family belongs to the Envoy generator). */
+export const SERVICE_LABELS = [
+  ["enable", "`true` to manage this service", "—"],
+  ["identity", "identity name (certificate CN, secret names)", "service name (stack prefix kept), lower-cased"],
+  ["dns", "extra DNS SANs, comma separated", "service name, `tasks.<service>`, short name and `tasks.<short>` within a stack"],
+  ["ttl", "leaf lifetime (`90m`, `24h`, `7d`), at most the CA's maximum", "leaf.ttl (24h)"],
+  ["key-alg", "`ecdsa-p256`, `ecdsa-p384`, `ed25519`, `rsa-2048`, `rsa-3072`", "leaf.keyAlgorithm, else the CA's"],
+  ["target.cert", "file name of the chain under /run/secrets", "`tls.crt`"],
+  ["target.key", "file name of the key under /run/secrets", "`tls.key`"],
+  ["target.ca", "file name of the trust bundle under /run/secrets", "`ca.crt`"],
+  ["uid", "owner uid of the key file (Envoy's image runs as 101)", "`0`"],
+  ["gid", "owner gid of the key file", "`0`"],
+  ["mode", "mode of the key file, octal", "`0400`"],
+  ["allow", "services allowed to call this one (Envoy inbound authz), comma separated: a name of the same stack, an identity outside stacks, or a full spiffe:// ID", "any identity of this CA"],
+] as const;
+
+const KNOWN = new Set<string>(SERVICE_LABELS.map(([name]) => name));
+
+export function isOptedIn(labels: Record<string, string> | undefined, prefix: string): boolean {
+  return (labels?.[`${prefix}enable`] ?? "").trim().toLowerCase() === "true";
+}
+
+function list(v: string | undefined): string[] {
+  return (v ?? "").split(",").map((x) => x.trim()).filter((x) => x !== "");
+}
+
+const TARGET_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+function closest(name: string): string | undefined {
+  let best: string | undefined;
+  let bestD = 3;
+  for (const k of KNOWN) {
+    const d = editDistance(name, k);
+    if (d < bestD) {
+      best = k;
+      bestD = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  const dp = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) (dp[0] as number[])[j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const row = dp[i] as number[];
+      const prev = dp[i - 1] as number[];
+      row[j] = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+  }
+  return (dp[a.length] as number[])[b.length] as number;
+}
+
+/** Wraps a validator so its error names the label it came from. */
+function fromLabel<T>(label: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (isMtlsError(e, "bad-input")) throw badInput(`label ${label}: ${e.message}`, e);
+    throw e;
+  }
+}
+
+/**
+ * Reads one service's labels into what it wants. Pure. Throws MtlsError("bad-input") naming the label and the
+ * value of the first problem; the caller reports it for this service and goes on with the others.
+ */
+export function readServiceIdentity(
+  service: { id: string; name: string; labels: Record<string, string> },
+  d: IdentityDefaults,
+): ServiceIdentity {
+  const p = d.prefix;
+  const labels = service.labels;
+  for (const key of Object.keys(labels)) {
+    if (!key.startsWith(p)) continue;
+    const name = key.slice(p.length);
+    if (KNOWN.has(name) || name === "envoy" || name.startsWith("envoy.")) continue;
+    const guess = closest(name);
+    throw badInput(`unknown label ${key}${guess ? ` (did you mean ${p}${guess}?)` : ""}`);
+  }
+  const get = (name: string): string | undefined => {
+    const v = labels[`${p}${name}`];
+    return v === undefined ? undefined : v.trim();
+  };
+  const stack = labels["com.docker.stack.namespace"]?.trim() || null;
+  const serviceName = service.name;
+  const short = stack && serviceName.startsWith(`${stack}_`) ? serviceName.slice(stack.length + 1) : serviceName;
+
+  const identity = fromLabel(`${p}identity`, () => validateIdentity(get("identity") || serviceName.toLowerCase()));
+
+  // Default names: only those that are valid host names (Docker allows '_' in service names, DNS SANs don't).
+  const defaults = [serviceName, `tasks.${serviceName}`, short, `tasks.${short}`].map((n) => n.toLowerCase());
+  const dnsNames: string[] = [];
+  for (const n of defaults) {
+    try {
+      const v = validateDnsName(n);
+      if (!dnsNames.includes(v)) dnsNames.push(v);
+    } catch {
+      /* not a host name: the SPIFFE ID still identifies the service */
+    }
+  }
+  const extra = get("dns");
+  if (extra !== undefined && extra.length > 2048) throw badInput(`label ${p}dns: too long (${extra.length} characters)`);
+  for (const n of list(extra)) {
+    const v = fromLabel(`${p}dns`, () => validateDnsName(n));
+    if (!dnsNames.includes(v)) dnsNames.push(v);
+  }
+  if (dnsNames.length > 100) throw badInput(`label ${p}dns: at most 100 names`);
+
+  const ttlText = get("ttl");
+  const ttlSeconds = ttlText === undefined ? d.ttlSeconds : parseDuration(ttlText, `label ${p}ttl`);
+  if (ttlSeconds > d.maxTtlSeconds) {
+    throw badInput(`label ${p}ttl: '${printable(ttlText)}' is over the CA maximum of ${formatDuration(d.maxTtlSeconds)}`);
+  }
+  if (ttlSeconds < 300) throw badInput(`label ${p}ttl: '${printable(ttlText)}' is shorter than the minimum of 5m`);
+  const algText = get("key-alg");
+  const keyAlgorithm = algText === undefined ? d.keyAlgorithm : fromLabel(`${p}key-alg`, () => parseKeyAlgorithm(algText));
+
+  const target = (kind: "cert" | "key" | "ca", dflt: string): string => {
+    const v = get(`target.${kind}`) ?? dflt;
+    if (!TARGET_RE.test(v) || v === "." || v === "..") {
+      throw badInput(`label ${p}target.${kind}: '${printable(v)}' must be a plain file name (letters, digits, '.', '_', '-')`);
+    }
+    return v;
+  };
+  const targets = { cert: target("cert", "tls.crt"), key: target("key", "tls.key"), ca: target("ca", "ca.crt") };
+  if (new Set(Object.values(targets)).size !== 3) throw badInput(`labels ${p}target.*: cert, key and ca need three different file names`);
+
+  const id = (name: "uid" | "gid"): string => {
+    const v = get(name) ?? "0";
+    if (!/^\d{1,10}$/.test(v) || Number(v) > 4294967294) throw badInput(`label ${p}${name}: '${printable(v)}' is not a numeric ${name}`);
+    return String(Number(v));
+  };
+  const modeText = get("mode") ?? "0400";
+  if (!/^0?[0-7]{3}$/.test(modeText)) throw badInput(`label ${p}mode: '${printable(modeText)}' is not an octal file mode like 0400`);
+  const mode = parseInt(modeText, 8);
+  if (mode & 0o007) throw badInput(`label ${p}mode: '${modeText}' would make the private key readable by every user`);
+
+  const spiffeId = fromLabel(`${p}identity`, () =>
+    spiffeIdFor({ trustDomain: d.trustDomain, stack: stack ?? undefined, service: stack ? serviceName : undefined, identity }),
+  );
+  const allow = list(get("allow")).map((a) => fromLabel(`${p}allow`, () => peerSpiffeId(a, { trustDomain: d.trustDomain, stack })));
+
+  const profile = createHash("sha256")
+    .update(JSON.stringify({ identity, dns: [...dnsNames].sort(), spiffeId, ttlSeconds, keyAlgorithm }))
+    .digest("hex")
+    .slice(0, 16);
+  return {
+    serviceId: service.id,
+    serviceName,
+    stack,
+    identity,
+    dnsNames,
+    spiffeId,
+    ttlSeconds,
+    keyAlgorithm,
+    targets,
+    keyFile: { uid: id("uid"), gid: id("gid"), mode },
+    allow,
+    profile,
+  };
+}
+
+/**
+ * The SPIFFE ID an operator means by a peer name in `mtls.allow` or an Envoy upstream: a full `spiffe://` ID as it
+ * is; inside a stack a bare name is a service of the same stack (`/swarm/<stack>/<name>`); outside a stack it is an
+ * identity (`/id/<name>`).
+ */
+export function peerSpiffeId(name: string, ctx: { trustDomain: string; stack: string | null }): string {
+  if (name.startsWith("spiffe://")) return validateSpiffeId(name);
+  if (ctx.stack) return spiffeIdFor({ trustDomain: ctx.trustDomain, stack: ctx.stack, service: name, identity: validateIdentity(name.toLowerCase()) });
+  return spiffeIdFor({ trustDomain: ctx.trustDomain, identity: validateIdentity(name) });
+}

@@ -1,0 +1,48 @@
+import { hostname } from "node:os";
+import { MtlsError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { acquireLease, readLease } from "../swarm/lease.js";
+import type { Swarm } from "../swarm/swarm.js";
+
+export interface LeaseRunParams {
+  ttlSeconds: number;
+  /** Lease name; default mtls.lock. */
+  name?: string;
+  /** Who we are, shown to whoever finds the lease held; default <hostname>:<pid>. */
+  owner?: string;
+  logger: Logger;
+}
+
+/**
+ * Runs `work` while holding the rotation lease, renewing it every third of its lifetime. When someone else holds
+ * it, fails at once with MtlsError("lease-held") naming the holder. If the lease is lost mid-run, the signal given
+ * to `work` aborts.
+ */
+export async function withLease<T>(swarm: Swarm, p: LeaseRunParams, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const owner = p.owner ?? `${hostname()}:${process.pid}`;
+  const lease = await acquireLease(swarm, { name: p.name, owner, ttlSeconds: p.ttlSeconds });
+  if (!lease) {
+    const held = await readLease(swarm, { name: p.name });
+    const who = held ? `held by ${held.owner} until ${held.expiresAt.toISOString()}` : "held";
+    throw new MtlsError("lease-held", `another rotation is running (lease ${p.name ?? "mtls.lock"} ${who}); try again when it finishes`);
+  }
+  const ac = new AbortController();
+  const timer = setInterval(() => {
+    lease.renew().then(
+      (ok) => {
+        if (!ok) {
+          p.logger.error({ component: "lease" }, "lease lost; stopping after the current step");
+          ac.abort(new MtlsError("lease-held", "the rotation lease was lost (taken over by another rotator)"));
+        }
+      },
+      (e: unknown) => p.logger.warn({ component: "lease", err: (e as Error).message }, "lease renewal failed; will retry"),
+    );
+  }, Math.max(1000, (p.ttlSeconds * 1000) / 3));
+  timer.unref();
+  try {
+    return await work(ac.signal);
+  } finally {
+    clearInterval(timer);
+    await lease.release().catch((e: unknown) => p.logger.warn({ component: "lease", err: (e as Error).message }, "could not release the lease; it expires by itself"));
+  }
+}

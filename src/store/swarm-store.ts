@@ -1,0 +1,64 @@
+import { MtlsError } from "../errors.js";
+import { generationOf, isManaged, kekId, LABEL, managedLabels, sharedObjectName } from "../swarm/managed-labels.js";
+import type { ConfigRecord, Swarm } from "../swarm/swarm.js";
+import { isNameConflict } from "../swarm/docker-error.js";
+import type { CaStore } from "./ca-store.js";
+
+/** Name of the secret that holds the key-encryption key; mounted only into the CA service. */
+export const KEK_SECRET_NAME = "swarm-mtls-kek";
+/** Where the KEK secret appears inside the CA's own container. */
+export const KEK_MOUNT_PATH = `/run/secrets/${KEK_SECRET_NAME}`;
+/** How many superseded CA-state versions stay in the swarm (for audit and manual rollback). */
+const KEEP_CA_STATES = 3;
+
+export interface SwarmStore extends CaStore {
+  /** Creates the KEK secret from these bytes unless it exists; returns "created", "exists" or "mismatch". */
+  ensureKekSecret(kek: Uint8Array): Promise<"created" | "exists" | "mismatch">;
+  /** The CA-state configs, newest first (for backup, status and pruning). */
+  caStateVersions(): Promise<ConfigRecord[]>;
+}
+
+/**
+ * The swarm backend: CA state in versioned Docker configs `mtls.ca-state.v<N>` (every key inside encrypted under the
+ * KEK), the KEK itself in the secret `swarm-mtls-kek`. Configs are immutable, so a write is a new version; a
+ * replacement CA task reads the newest and goes on where the last one stopped.
+ */
+export function openSwarmStore(swarm: Swarm): SwarmStore {
+  const versions = async (): Promise<ConfigRecord[]> => {
+    const all = await swarm.listConfigs({ label: [`${LABEL.managed}=true`, `${LABEL.kind}=ca-state`] });
+    return all
+      .filter((c) => isManaged(c.labels, "ca-state") && generationOf(c.labels) !== null)
+      .sort((a, b) => (generationOf(b.labels) as number) - (generationOf(a.labels) as number));
+  };
+  return {
+    location: "swarm",
+    defaultKekFile: () => KEK_MOUNT_PATH,
+    caStateVersions: versions,
+    async readCaState() {
+      const newest = (await versions())[0];
+      return newest ? newest.data.toString("utf8") : null;
+    },
+    async writeCaState(doc, p) {
+      const existing = await versions();
+      if (existing.length > 0 && !p.replace) {
+        throw new MtlsError("ca-exists", `a CA already exists in this swarm (config ${existing[0]?.name}); use --force to replace it`);
+      }
+      const generation = (existing[0] ? (generationOf(existing[0].labels) as number) : 0) + 1;
+      const name = sharedObjectName("ca-state", generation);
+      try {
+        await swarm.createConfig({ name, data: Buffer.from(doc, "utf8"), labels: managedLabels("ca-state", { [LABEL.generation]: generation }) });
+      } catch (e) {
+        if (isNameConflict(e)) throw new MtlsError("lease-held", `CA state ${name} was written by someone else at the same moment; run the command again`, { cause: e });
+        throw e;
+      }
+      for (const old of existing.slice(KEEP_CA_STATES - 1)) await swarm.removeConfig(old.id);
+    },
+    async ensureKekSecret(kek) {
+      const id = kekId(kek);
+      const found = await swarm.findSecret(KEK_SECRET_NAME);
+      if (found) return found.labels[LABEL.kekId] === id ? "exists" : "mismatch";
+      await swarm.createSecret({ name: KEK_SECRET_NAME, data: Buffer.from(Buffer.from(kek).toString("base64") + "\n"), labels: managedLabels("kek", { [LABEL.kekId]: id }) });
+      return "created";
+    },
+  };
+}
