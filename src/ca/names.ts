@@ -1,0 +1,149 @@
+/**
+ * Validators for every name that ends up in a certificate. Pure; each throws MtlsError("bad-input") with a one-line
+ * reason that names the offending value, and returns the canonical form.
+ */
+import { isIP } from "node:net";
+import { badInput } from "../errors.js";
+import { printable } from "../config/duration.js";
+import { KEY_ALGORITHMS, type KeyAlgorithm } from "./types.js";
+
+const IDENTITY_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
+/**
+ * An identity names one certificate subject (usually a Swarm service, stack prefix kept):
+ * 1-63 characters of `a-z 0-9 . _ -`, starting with a letter or digit. Returned unchanged.
+ */
+export function validateIdentity(name: string): string {
+  const what = `identity '${printable(name)}'`;
+  if (typeof name !== "string" || name.length === 0) throw badInput("identity must not be empty");
+  if (name.length > 63) throw badInput(`${what} is ${name.length} characters long (at most 63)`);
+  if (name !== name.toLowerCase()) throw badInput(`${what} must be lower-case (try '${printable(name.toLowerCase())}')`);
+  if (!/^[a-z0-9]/.test(name)) throw badInput(`${what} must start with a letter or a digit`);
+  if (!IDENTITY_RE.test(name)) {
+    throw badInput(`${what} may only contain a-z, 0-9, '.', '_' and '-'`);
+  }
+  return name;
+}
+
+const LABEL_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * A DNS SAN: an RFC 1123 host name, returned lower-cased. At most 253 characters, labels of 1-63 characters of
+ * `a-z 0-9 -` not starting or ending with '-'. No wildcards, underscores, IP addresses or trailing dot.
+ */
+export function validateDnsName(name: string): string {
+  if (typeof name !== "string" || name.length === 0) throw badInput("DNS name must not be empty");
+  const what = `DNS name '${printable(name)}'`;
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) throw badInput(`${what} contains control characters`);
+  if (/\s/.test(name)) throw badInput(`${what} contains whitespace`);
+  if (name.includes(",")) throw badInput(`${what} contains a comma (give one name per entry)`);
+  if (name.includes("*")) throw badInput(`${what}: wildcards are not allowed`);
+  if (isIP(name.replace(/^\[|\]$/g, "")) !== 0) throw badInput(`${what} is an IP address, not a host name`);
+  const lower = name.toLowerCase();
+  if (lower.length > 253) throw badInput(`${what} is ${lower.length} characters long (at most 253)`);
+  if (lower.endsWith(".")) throw badInput(`${what} must not end with a dot`);
+  if (lower.includes("_")) throw badInput(`${what} contains '_', which host names may not`);
+  const labels = lower.split(".");
+  for (const label of labels) {
+    if (label.length === 0) throw badInput(`${what} has an empty label`);
+    if (label.length > 63) throw badInput(`${what} has a label longer than 63 characters`);
+    if (!LABEL_RE.test(label)) {
+      throw badInput(`${what}: label '${printable(label)}' may only contain a-z, 0-9 and inner '-'`);
+    }
+  }
+  if (labels.length > 1 && /^[0-9]+$/.test(labels[labels.length - 1] as string)) {
+    throw badInput(`${what} looks like an IP address (its last label is all digits)`);
+  }
+  return lower;
+}
+
+const TRUST_DOMAIN_RE = /^[a-z0-9._-]+$/;
+
+/** A SPIFFE trust domain ("example.org", "prod.swarm"): lower-case letters, digits, '.', '-', '_'; at most 255. */
+export function validateTrustDomain(td: string): string {
+  if (typeof td !== "string" || td.length === 0) throw badInput("trust domain must not be empty");
+  const what = `trust domain '${printable(td)}'`;
+  if (td.toLowerCase().startsWith("spiffe://")) {
+    throw badInput(`${what}: give the trust domain without 'spiffe://'`);
+  }
+  if (td.length > 255) throw badInput(`${what} is ${td.length} characters long (at most 255)`);
+  if (td !== td.toLowerCase()) throw badInput(`${what} must be lower-case (try '${printable(td.toLowerCase())}')`);
+  if (!TRUST_DOMAIN_RE.test(td)) throw badInput(`${what} may only contain a-z, 0-9, '.', '-' and '_'`);
+  return td;
+}
+
+const SPIFFE_SEGMENT_RE = /^[A-Za-z0-9._-]+$/;
+
+function validateSpiffeSegment(segment: string, what: string): string {
+  if (segment.length === 0 || segment === "." || segment === ".." || !SPIFFE_SEGMENT_RE.test(segment)) {
+    throw badInput(`${what} '${printable(segment)}' is not a valid SPIFFE path segment (a-z A-Z 0-9 . _ -)`);
+  }
+  return segment;
+}
+
+/** Parameters of {@link spiffeIdFor}. */
+export interface SpiffeIdForParams {
+  /** SPIFFE trust domain; required. */
+  trustDomain: string;
+  /** Swarm stack (com.docker.stack.namespace); default none, giving the `/id/<identity>` form. */
+  stack?: string;
+  /** Full Swarm service name ("shop_api"); default: the identity. The stack prefix is stripped. */
+  service?: string;
+  /** Certificate identity; required. */
+  identity: string;
+}
+
+/**
+ * The SPIFFE ID of a workload: `spiffe://<td>/swarm/<stack>/<service short name>` for a stack service,
+ * otherwise `spiffe://<td>/id/<identity>`.
+ */
+export function spiffeIdFor(p: SpiffeIdForParams): string {
+  const td = validateTrustDomain(p.trustDomain);
+  const identity = validateIdentity(p.identity);
+  if (p.stack !== undefined && p.stack !== "") {
+    const stack = validateSpiffeSegment(p.stack, "stack");
+    const full = p.service ?? identity;
+    const short = full.startsWith(`${stack}_`) ? full.slice(stack.length + 1) : full;
+    return `spiffe://${td}/swarm/${stack}/${validateSpiffeSegment(short, "service")}`;
+  }
+  return `spiffe://${td}/id/${identity}`;
+}
+
+/** A SPIFFE ID: `spiffe://<trust domain>/<segments>`; returned unchanged. */
+export function validateSpiffeId(id: string): string {
+  const what = `SPIFFE ID '${printable(id)}'`;
+  const m = /^spiffe:\/\/([^/]*)(\/.*)?$/.exec(id);
+  if (!m) throw badInput(`${what} must start with 'spiffe://'`);
+  validateTrustDomain(m[1] ?? "");
+  const path = m[2] ?? "";
+  if (path === "" || path === "/") throw badInput(`${what} has no path`);
+  for (const seg of path.slice(1).split("/")) validateSpiffeSegment(seg, `${what}: segment`);
+  return id;
+}
+
+/**
+ * A URI SAN: printable ASCII, no spaces or commas, with a scheme (`spiffe://…`, `https://…`). SPIFFE IDs are
+ * checked against the SPIFFE rules. Returned unchanged.
+ */
+export function validateUri(uri: string): string {
+  const what = `URI '${printable(uri)}'`;
+  if (typeof uri !== "string" || uri.length === 0) throw badInput("URI must not be empty");
+  if (!/^[\x21-\x7e]+$/.test(uri)) throw badInput(`${what} may only contain printable ASCII without spaces`);
+  if (uri.includes(",")) throw badInput(`${what} contains a comma (give one URI per entry)`);
+  if (uri.length > 2048) throw badInput(`${what} is longer than 2048 characters`);
+  if (uri.startsWith("spiffe:")) return validateSpiffeId(uri);
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(uri)) throw badInput(`${what} has no scheme`);
+  try {
+    new URL(uri);
+  } catch {
+    throw badInput(`${what} is not a valid URI`);
+  }
+  return uri;
+}
+
+/** A key algorithm as operators write it (`ecdsa-p256`, `ed25519`, `rsa-3072`, case-insensitive). */
+export function parseKeyAlgorithm(s: string): KeyAlgorithm {
+  const v = String(s).trim().toLowerCase();
+  if ((KEY_ALGORITHMS as readonly string[]).includes(v)) return v as KeyAlgorithm;
+  throw badInput(`unknown key algorithm '${printable(s)}' (expected one of ${KEY_ALGORITHMS.join(", ")})`);
+}
