@@ -1,0 +1,78 @@
+/**
+ * The one place where failures become HTTP replies: `{error: {code, message}}`.
+ * - MtlsError → status from `httpStatusFor`, its (safe by contract) message; `internal` hides the message.
+ * - request errors found by fastify (schema, malformed JSON, body too large, media type) → their 4xx, `bad-input`.
+ * - anything else → 500 with a generic message; the details go to the log only.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import { MtlsError, httpStatusFor, type ErrorCode } from "../errors.js";
+
+export interface ErrorReplyBody {
+  error: { code: ErrorCode; message: string };
+}
+
+export const GENERIC_INTERNAL_MESSAGE = "internal error; see the swarm-mtls log";
+export const WWW_AUTHENTICATE = 'Bearer realm="swarm-mtls"';
+
+/** Status and body for an error; pure, so the mapping is testable on its own. */
+export function errorReplyFor(err: unknown): { status: number; body: ErrorReplyBody; logLevel: "info" | "warn" | "error" } {
+  if (err instanceof MtlsError) {
+    const status = httpStatusFor(err);
+    const message = err.code === "internal" ? GENERIC_INTERNAL_MESSAGE : err.message;
+    return { status, body: { error: { code: err.code, message } }, logLevel: status >= 500 ? "error" : "info" };
+  }
+  const fe = err as Partial<FastifyError> | null;
+  const status = typeof fe?.statusCode === "number" ? fe.statusCode : 500;
+  if (status >= 400 && status < 500) {
+    const code: ErrorCode = status === 401 ? "unauthorized" : status === 404 ? "not-found" : "bad-input";
+    const message = fe?.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE"
+      ? "unsupported content-type; send application/json"
+      : typeof fe?.message === "string" && fe.message !== "" ? fe.message : "bad request";
+    return { status, body: { error: { code, message } }, logLevel: "info" };
+  }
+  return { status: 500, body: { error: { code: "internal", message: GENERIC_INTERNAL_MESSAGE } }, logLevel: "error" };
+}
+
+/** Fastify error handler. */
+export function handleApiError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const { status, body, logLevel } = errorReplyFor(err);
+  if (logLevel === "error") request.log.error({ err }, "request failed");
+  else request.log[logLevel]({ code: body.error.code, status }, body.error.message);
+  if (status === 401) reply.header("www-authenticate", WWW_AUTHENTICATE);
+  return reply.code(status).type("application/json; charset=utf-8").send(body);
+}
+
+/** Reply for a URL no route matches. */
+export function handleNotFound(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const path = request.url.split("?")[0] ?? "";
+  const shown = path.length > 120 ? `${path.slice(0, 120)}…` : path;
+  return reply.code(404).send({ error: { code: "not-found", message: `no route for ${request.method} ${shown}` } });
+}
+
+interface AjvErrorLike {
+  instancePath?: string;
+  keyword?: string;
+  message?: string;
+  params?: Record<string, unknown>;
+}
+
+/**
+ * Turns schema validation errors into one message that names the field, e.g. `body.csr is required`,
+ * `body has unknown field "forced"`, `params.identity must match pattern "…"`.
+ */
+export function formatSchemaErrors(errors: readonly AjvErrorLike[], dataVar: string): Error {
+  const parts: string[] = [];
+  for (const e of errors) {
+    const where = dataVar + (e.instancePath ?? "").replace(/\//g, ".");
+    let text: string;
+    if (e.keyword === "required" && typeof e.params?.missingProperty === "string") {
+      text = `${where}.${e.params.missingProperty} is required`;
+    } else if (e.keyword === "additionalProperties" && typeof e.params?.additionalProperty === "string") {
+      text = `${where} has unknown field "${e.params.additionalProperty}"`;
+    } else {
+      text = `${where} ${e.message ?? "is invalid"}`;
+    }
+    if (!parts.includes(text)) parts.push(text);
+  }
+  return new Error(parts.join("; ") || `${dataVar} is invalid`);
+}

@@ -1,0 +1,117 @@
+/** Routes anyone reaching the listener may call: health, metrics, trust bundle, CA, status, Envoy bootstrap. */
+import type { FastifyInstance } from "fastify";
+import type { ControlPlane } from "./control-plane.js";
+import type { Metrics } from "./metrics.js";
+import {
+  caCertificateSchema, errorResponses, identityParamsSchema, serviceStatusSchema, textResponse,
+} from "./schemas.js";
+
+export interface PublicRoutesRegisterParams {
+  controlPlane: ControlPlane;
+  metrics: Metrics;
+}
+
+/** Probes and scrapes are frequent; their request lines are logged only at warn and above. */
+const QUIET = "warn" as const;
+
+export function registerPublicRoutes(app: FastifyInstance, p: PublicRoutesRegisterParams): void {
+  const cp = p.controlPlane;
+
+  app.get("/healthz", {
+    logLevel: QUIET,
+    schema: {
+      tags: ["health"],
+      summary: "Liveness: the process serves HTTP",
+      response: { 200: { type: "object", required: ["status"], properties: { status: { type: "string", enum: ["ok"] } } } },
+    },
+  }, async () => ({ status: "ok" as const }));
+
+  const readySchema = {
+    type: "object",
+    required: ["ready"],
+    properties: { ready: { type: "boolean" }, reason: { type: "string" } },
+  } as const;
+  app.get("/readyz", {
+    logLevel: QUIET,
+    schema: {
+      tags: ["health"],
+      summary: "Readiness: store reachable and CA loaded",
+      response: { 200: readySchema, 503: readySchema },
+    },
+  }, async (request, reply) => {
+    let state: { ready: boolean; reason?: string };
+    try {
+      state = await cp.ready();
+    } catch (err) {
+      request.log.warn({ err }, "readiness check failed");
+      state = { ready: false, reason: "readiness check failed" };
+    }
+    return reply.code(state.ready ? 200 : 503).send(state.ready ? { ready: true } : state);
+  });
+
+  app.get("/metrics", {
+    logLevel: QUIET,
+    schema: {
+      tags: ["health"],
+      summary: "Prometheus metrics",
+      response: { 200: textResponse("text/plain", "Prometheus text exposition format"), ...errorResponses(500) },
+    },
+  }, async (_request, reply) => {
+    const text = await p.metrics.registry.metrics();
+    return reply.type(p.metrics.registry.contentType).send(text);
+  });
+
+  app.get("/v1/bundle.pem", {
+    schema: {
+      tags: ["trust"],
+      summary: "Public trust bundle (CA certificates), PEM",
+      response: { 200: textResponse("application/x-pem-file", "PEM certificates"), ...errorResponses(500, 502, 503) },
+    },
+  }, async (_request, reply) => {
+    const pem = await cp.bundlePem();
+    return reply.type("application/x-pem-file").header("cache-control", "no-cache").send(pem);
+  });
+
+  app.get("/v1/ca", {
+    schema: {
+      tags: ["trust"],
+      summary: "CA certificates with their roles and expiry",
+      response: {
+        200: { type: "object", required: ["certificates"], properties: { certificates: { type: "array", items: caCertificateSchema } } },
+        ...errorResponses(500, 502, 503),
+      },
+    },
+  }, async () => ({ certificates: await cp.caInfo() }));
+
+  app.get("/v1/services", {
+    schema: {
+      tags: ["services"],
+      summary: "Certificate status of every opted-in service",
+      response: {
+        200: { type: "object", required: ["services"], properties: { services: { type: "array", items: serviceStatusSchema } } },
+        ...errorResponses(500, 502, 503),
+      },
+    },
+  }, async () => ({ services: await cp.listServices() }));
+
+  app.get<{ Params: { identity: string } }>("/v1/services/:identity", {
+    schema: {
+      tags: ["services"],
+      summary: "Certificate status of one identity",
+      params: identityParamsSchema,
+      response: { 200: serviceStatusSchema, ...errorResponses(400, 404, 500, 502, 503) },
+    },
+  }, async (request) => cp.getService(request.params.identity));
+
+  app.get<{ Params: { identity: string } }>("/v1/envoy/:identity/bootstrap.yaml", {
+    schema: {
+      tags: ["envoy"],
+      summary: "Envoy bootstrap configuration of an identity's sidecar",
+      params: identityParamsSchema,
+      response: { 200: textResponse("text/yaml", "Envoy bootstrap YAML"), ...errorResponses(400, 404, 500, 502, 503) },
+    },
+  }, async (request, reply) => {
+    const yaml = await cp.envoyBootstrap(request.params.identity);
+    return reply.type("text/yaml; charset=utf-8").header("cache-control", "no-cache").send(yaml);
+  });
+}

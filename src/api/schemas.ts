@@ -1,0 +1,153 @@
+/**
+ * JSON schemas of the HTTP API: requests are validated with them (bad input never reaches the control plane) and
+ * responses are serialized through them (a field not listed here is never sent). They also make the OpenAPI document.
+ */
+import { KEY_ALGORITHMS } from "../ca/types.js";
+
+/** Identity names as they appear in URLs: no slash, no leading dot, so no path traversal. */
+export const IDENTITY_PATTERN = "^[a-z0-9][a-z0-9._-]{0,62}$";
+/** A DNS name, optionally a leading wildcard label; whether it is allowed is the control plane's policy. */
+export const DNS_NAME_PATTERN = "^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$";
+export const TTL_PATTERN = "^[1-9][0-9]{0,9}[smhd]$";
+export const CSR_PATTERN = "^\\s*-----BEGIN (NEW )?CERTIFICATE REQUEST-----";
+
+export const ERROR_CODES = [
+  "bad-input", "kek", "no-ca", "ca-exists", "not-found", "unauthorized", "lease-held", "docker", "rollout-failed",
+  "timeout", "internal",
+] as const;
+
+export const errorReplySchema = {
+  $id: "ErrorReply",
+  title: "ErrorReply",
+  type: "object",
+  required: ["error"],
+  properties: {
+    error: {
+      type: "object",
+      required: ["code", "message"],
+      properties: {
+        code: { type: "string", enum: ERROR_CODES },
+        message: { type: "string" },
+      },
+    },
+  },
+} as const;
+
+const errorRef = { $ref: "ErrorReply#" } as const;
+
+/** Error replies for the listed statuses, all with the same body. */
+export function errorResponses(...statuses: number[]): Record<number, typeof errorRef> {
+  return Object.fromEntries(statuses.map((s) => [s, errorRef]));
+}
+
+export const identityParamsSchema = {
+  type: "object",
+  required: ["identity"],
+  additionalProperties: false,
+  properties: { identity: { type: "string", pattern: IDENTITY_PATTERN, description: "identity name" } },
+} as const;
+
+const nullableString = { type: ["string", "null"] } as const;
+
+export const serviceStatusSchema = {
+  type: "object",
+  required: ["identity", "service", "generation", "serial", "notAfter", "secondsLeft", "nextRotation", "issuer", "state"],
+  properties: {
+    identity: { type: "string" },
+    service: { type: "string" },
+    generation: { type: "integer" },
+    serial: nullableString,
+    notAfter: { ...nullableString, description: "leaf expiry, ISO 8601" },
+    secondsLeft: { type: ["integer", "null"] },
+    nextRotation: { ...nullableString, description: "planned rotation time, ISO 8601" },
+    issuer: { ...nullableString, description: "fingerprint of the issuing intermediate" },
+    state: { type: "string", enum: ["ok", "due", "missing", "error"] },
+    reason: { type: "string" },
+  },
+} as const;
+
+export const caCertificateSchema = {
+  type: "object",
+  required: ["role", "subject", "issuer", "serial", "fingerprint", "notBefore", "notAfter", "keyAlgorithm", "keyOnline", "pem"],
+  properties: {
+    role: { type: "string", enum: ["root", "intermediate"] },
+    subject: { type: "string" },
+    issuer: { type: "string" },
+    serial: { type: "string" },
+    fingerprint: { type: "string", description: "SHA-256 of the DER, lower-case hex" },
+    notBefore: { type: "string", format: "date-time" },
+    notAfter: { type: "string", format: "date-time" },
+    keyAlgorithm: { type: "string", enum: KEY_ALGORITHMS },
+    keyOnline: { type: "boolean" },
+    pem: { type: "string", description: "the certificate (public)" },
+  },
+} as const;
+
+export const rotateBodySchema = {
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    force: { type: "boolean", description: "rotate even when not due; default false" },
+    dryRun: { type: "boolean", description: "plan only, change nothing; default false" },
+  },
+} as const;
+
+export const rotationOutcomeSchema = {
+  type: "object",
+  required: ["identity", "service", "action", "reason", "generationBefore", "generationAfter"],
+  properties: {
+    identity: { type: "string" },
+    service: { type: "string" },
+    action: { type: "string", enum: ["rotated", "reattached", "skipped", "failed", "planned"] },
+    reason: { type: "string" },
+    generationBefore: { type: "integer" },
+    generationAfter: { type: "integer" },
+    error: { type: "string" },
+  },
+} as const;
+
+export const rotateReplySchema = {
+  type: "object",
+  required: ["outcomes"],
+  properties: { outcomes: { type: "array", items: rotationOutcomeSchema } },
+} as const;
+
+export const signBodySchema = {
+  type: "object",
+  required: ["identity", "csr"],
+  additionalProperties: false,
+  properties: {
+    identity: { type: "string", pattern: IDENTITY_PATTERN },
+    csr: { type: "string", pattern: CSR_PATTERN, maxLength: 16384, description: "PEM PKCS#10 request" },
+    ttl: {
+      type: ["string", "integer"],
+      pattern: TTL_PATTERN,
+      minimum: 1,
+      description: "lifetime: 90m, 24h, 7d or seconds; default the identity's",
+    },
+    dns: {
+      type: "array",
+      maxItems: 32,
+      uniqueItems: true,
+      items: { type: "string", maxLength: 253, pattern: DNS_NAME_PATTERN },
+      description: "DNS SANs; default the identity's names",
+    },
+  },
+} as const;
+
+export const signReplySchema = {
+  type: "object",
+  required: ["identity", "serial", "notAfter", "chainPem", "bundlePem"],
+  properties: {
+    identity: { type: "string" },
+    serial: { type: "string" },
+    notAfter: { type: "string", description: "ISO 8601" },
+    chainPem: { type: "string", description: "leaf + intermediate" },
+    bundlePem: { type: "string", description: "trust bundle" },
+  },
+} as const;
+
+/** A text response (bundle, bootstrap, metrics) described for OpenAPI; the payload is sent as-is. */
+export function textResponse(contentType: string, description: string) {
+  return { description, content: { [contentType]: { schema: { type: "string" } } } };
+}
