@@ -1,0 +1,57 @@
+import t from "tap";
+import { acquireLease, LEASE_OWNER_LABEL, readLease } from "../../../src/swarm/lease.js";
+import { docker, removeByPrefix, requireSwarm, uniquePrefix } from "../../fixtures/swarm/sandbox.js";
+
+const swarm = await requireSwarm();
+const prefix = uniquePrefix();
+t.teardown(() => removeByPrefix(swarm, prefix));
+
+t.test("a held lease is not acquired twice; release frees it", async (t) => {
+  const name = `${prefix}.lock`;
+  const a = await acquireLease(swarm, { name, owner: "rotator-a", ttlSeconds: 300 });
+  t.ok(a, "first acquire wins");
+  t.equal((await docker("config", "inspect", "--format", `{{index .Spec.Labels "${LEASE_OWNER_LABEL}"}}`, name)).trim(), "rotator-a", "the docker CLI sees the holder");
+  t.equal(await acquireLease(swarm, { name, owner: "rotator-b", ttlSeconds: 300 }), null, "second acquire returns null");
+  const info = await readLease(swarm, { name });
+  t.equal(info?.owner, "rotator-a");
+  t.equal(info?.expired, false);
+  const [x, y] = await Promise.all([
+    acquireLease(swarm, { name, owner: "c", ttlSeconds: 300 }),
+    acquireLease(swarm, { name, owner: "d", ttlSeconds: 300 }),
+  ]);
+  t.same([x, y], [null, null], "concurrent acquires of a live lease both fail");
+  await a?.release();
+  t.equal(await readLease(swarm, { name }), null);
+  const b = await acquireLease(swarm, { name, owner: "rotator-b", ttlSeconds: 300 });
+  t.equal(b?.owner, "rotator-b");
+  await b?.release();
+});
+
+t.test("an expired lease is taken over; the old holder can no longer renew", async (t) => {
+  const name = `${prefix}.lock2`;
+  const past = () => new Date(Date.now() - 3_600_000);
+  const stale = await acquireLease(swarm, { name, owner: "crashed", ttlSeconds: 60, now: past });
+  t.ok(stale);
+  t.equal((await readLease(swarm, { name }))?.expired, true);
+  const fresh = await acquireLease(swarm, { name, owner: "rotator-b", ttlSeconds: 300 });
+  t.equal(fresh?.owner, "rotator-b", "taken over");
+  t.not(fresh?.id, stale?.id);
+  t.equal(await stale?.renew(), false, "the crashed holder lost it");
+  await stale?.release();
+  t.equal((await readLease(swarm, { name }))?.owner, "rotator-b", "releasing a lost lease leaves the new holder's");
+  const before = fresh!.expiresAt.getTime();
+  t.equal(await fresh?.renew(), true);
+  t.ok(fresh!.expiresAt.getTime() >= before, "renewed");
+  t.equal((await readLease(swarm, { name }))?.id, fresh?.id);
+  await fresh?.release();
+});
+
+t.test("racing take-overs of an expired lease: exactly one wins", async (t) => {
+  const name = `${prefix}.lock3`;
+  await acquireLease(swarm, { name, owner: "crashed", ttlSeconds: 1, now: () => new Date(Date.now() - 60_000) });
+  const results = await Promise.all(["r1", "r2", "r3"].map((owner) => acquireLease(swarm, { name, owner, ttlSeconds: 300 })));
+  const winners = results.filter((l) => l !== null);
+  t.equal(winners.length, 1, "one winner");
+  t.equal((await readLease(swarm, { name }))?.owner, winners[0]?.owner);
+  await winners[0]?.release();
+});
