@@ -55,6 +55,15 @@ export async function runInit(ctx: CliContext, o: InitOptions): Promise<InitResu
     throw badInput("--offline-root needs --root-passphrase-file FILE (the passphrase that encrypts the root key file)");
   }
 
+  // Read the passphrase before anything is written: a bad one must leave no key-encryption key behind.
+  let passphrase: string | undefined;
+  if (o.rootPassphraseFile) {
+    passphrase = (await readFile(resolve(o.rootPassphraseFile), "utf8").catch((e: NodeJS.ErrnoException) => {
+      throw badInput(`--root-passphrase-file ${o.rootPassphraseFile}: cannot be read (${e.code})`);
+    })).trim();
+    if (passphrase.length < 16) throw badInput("--root-passphrase-file: the passphrase must be at least 16 characters");
+  }
+
   const store = await ctx.store();
   // Refuse early, before any key is made, when a CA exists and --force was not given.
   if (!o.force && (await store.readCaState()) !== null) {
@@ -73,14 +82,6 @@ export async function runInit(ctx: CliContext, o: InitOptions): Promise<InitResu
       throw new MtlsError("kek", `the swarm already has a ${KEK_SECRET_NAME} secret made from another key than ${kekFile}; use that key (--kek-file) or remove the secret first`);
     }
     kekSecret = state;
-  }
-
-  let passphrase: string | undefined;
-  if (o.rootPassphraseFile) {
-    passphrase = (await readFile(resolve(o.rootPassphraseFile), "utf8").catch((e: NodeJS.ErrnoException) => {
-      throw badInput(`--root-passphrase-file ${o.rootPassphraseFile}: cannot be read (${e.code})`);
-    })).trim();
-    if (passphrase.length < 16) throw badInput("--root-passphrase-file: the passphrase must be at least 16 characters");
   }
 
   const { authority, offlineRootKeyPem } = await createAuthority({

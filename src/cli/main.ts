@@ -7,6 +7,8 @@ import { createCliContext, type CliContext, type GlobalOptions } from "./context
 import { runInit, showInit, type InitOptions } from "./init.js";
 import { runIssue, showIssue, type IssueOptions } from "./issue.js";
 import { printResult } from "./output.js";
+import { runServe, type ServeOptions } from "./serve.js";
+import { envoyExitCode, runEnvoy, showEnvoy, type EnvoyOptions } from "./envoy.js";
 import { rotateExitCode, runRotate, showRotate, type RotateOptions } from "./rotate.js";
 import { runStatus, showStatus } from "./status.js";
 
@@ -22,11 +24,15 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
     .option("--kek-file <file>", "key-encryption key file, base64 of 32 bytes (default: DIR/kek on the file store)")
     .option("--json", "print results as JSON")
     .option("--log-level <level>", "trace | debug | info | warn | error")
-    .showHelpAfterError("(run with --help for usage)")
-    .configureOutput({ outputError: (str, write) => write(str.split("\n")[0] + "\n") });
+    // `issue --help` also lists --store, --kek-file, --json: an operator needs them on every command.
+    .configureHelp({ showGlobalOptions: true })
+    // Bad input is ONE line on stderr: commander's message (plus any "Did you mean" hint) and the help pointer.
+    .configureOutput({
+      outputError: (str, write) => write(`swarm-mtls: ${str.replace(/^error: /, "").trim().split(/\s*\n\s*/).join(" ")} (run with --help for usage)\n`),
+    });
 
-  const context = (cmd: Command, flags?: Record<string, unknown>): CliContext =>
-    createCliContext({ global: cmd.optsWithGlobals<GlobalOptions>(), env, flags });
+  const context = (cmd: Command, flags?: Record<string, unknown>, defaultLogLevel?: string): CliContext =>
+    createCliContext({ global: cmd.optsWithGlobals<GlobalOptions>(), env, flags, defaultLogLevel });
 
   program
     .command("init")
@@ -98,6 +104,42 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
     .action(async (_o: unknown, cmd: Command) => {
       const ctx = context(cmd);
       printResult(await runStatus(ctx), { json: ctx.json }, showStatus);
+    });
+
+  program
+    .command("serve")
+    .description("keep every opted-in service's certificates fresh (schedule + Docker events) and serve the HTTP API")
+    .option("--listen <host:port>", "API address (default: api.listen, 127.0.0.1:8443)")
+    .option("--admin-token-file <file>", "file with the bearer token for admin routes (a Docker secret in swarm)")
+    .option("--tls", "serve the API over HTTPS with a certificate of this CA (default in swarm mode)")
+    .option("--no-tls", "plain HTTP (keep the listener on loopback)")
+    .option("--once", "reconcile once, then exit (for cron jobs and tests)")
+    .addHelpText(
+      "after",
+      "\nWithout a reachable swarm (store auto) it runs the embedded mode on the file store ./data: creates a CA on\n" +
+        "first start and keeps the identities listed in config (identities:) fresh under ./data/certs/<identity>/.\n",
+    )
+    .action(async (o: ServeOptions, cmd: Command) => {
+      const ctx = context(cmd, undefined, "info");
+      await runServe(ctx, o);
+    });
+
+  program
+    .command("envoy")
+    .description("print the Envoy sidecar bootstrap of a service, or check any Envoy config against Envoy's API protos")
+    .argument("<service|check>", "a service with the label mtls.envoy=true, or the word `check`")
+    .argument("[file]", "with `check`: the Envoy config (YAML or JSON) to validate")
+    .option("--out <file>", "write the bootstrap to this file instead of printing it")
+    .option("--check", "also validate the generated bootstrap (errors and warnings)")
+    .addHelpText(
+      "after",
+      "\nExit codes: 0 ok, 1 the config has errors, 2 bad input.\nExamples:\n  swarm-mtls envoy shop_api --out envoy.yaml\n  swarm-mtls envoy check /etc/envoy/envoy.yaml\n",
+    )
+    .action(async (target: string, file: string | undefined, o: EnvoyOptions, cmd: Command) => {
+      const ctx = context(cmd);
+      const r = await runEnvoy(ctx, target, file, o);
+      printResult(r, { json: ctx.json }, showEnvoy);
+      process.exitCode = envoyExitCode(r);
     });
 
   return program;

@@ -24,14 +24,21 @@ export async function runRotate(ctx: CliContext, services: string[], o: RotateOp
   const timeoutSeconds = o.timeout ? parseDuration(o.timeout, "--timeout") : undefined;
   const swarm = await ctx.swarm();
   const { authority } = await ctx.authority();
+  // Progress on stderr, one line per change (the convergence wait polls every second or so).
+  const last = new Map<string, string>();
   const progress = ctx.json
     ? undefined
-    : (pr: { service: string; step: string; detail: string }) => process.stderr.write(`  ${pr.service}: ${pr.step} ${pr.detail}\n`);
+    : (pr: { service: string; step: string; detail: string }) => {
+        const line = `  ${pr.service}: ${pr.step} ${pr.detail}`;
+        if (last.get(pr.service) === line) return;
+        last.set(pr.service, line);
+        process.stderr.write(`${line}\n`);
+      };
   const deps = { swarm, authority, config: ctx.config, logger: ctx.logger, observer: { progress } };
   const params = { services: services.length ? services : undefined, force: o.force, concurrency, timeoutSeconds, trigger: "cli" };
   if (o.dryRun) return rotate(deps, { ...params, dryRun: true });
   if (!ctx.json) process.stderr.write(`rotating ${services.length ? services.join(", ") : "every opted-in service"}${o.force ? " (forced)" : ""}\n`);
-  return withLease(swarm, { ttlSeconds: ctx.config.seconds.leaseTtl, logger: ctx.logger }, (signal) => rotate(deps, { ...params, signal }));
+  return withLease(swarm, { ttlSeconds: ctx.config.seconds.leaseTtl, name: ctx.config.rotation.leaseName, logger: ctx.logger }, (signal) => rotate(deps, { ...params, signal }));
 }
 
 const gen = (g: number | null): string => (g === null ? "-" : `v${g}`);

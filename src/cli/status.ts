@@ -1,23 +1,9 @@
 import { formatDuration } from "../config/duration.js";
 import { gatherFleet } from "../rotation/fleet.js";
-import { nextRenewal } from "../rotation/plan.js";
+import { statusRows, type ServiceStatusRow } from "../rotation/status-rows.js";
 import { readLease } from "../swarm/lease.js";
 import type { CliContext } from "./context.js";
 import { table } from "./output.js";
-
-/** One row of `status`: what an operator asks of a service's certificate. */
-export interface ServiceStatusRow {
-  identity: string | null;
-  service: string;
-  generation: number | null;
-  serial: string | null;
-  notAfter: string | null;
-  secondsLeft: number | null;
-  nextRotation: string | null;
-  issuer: string | null;
-  state: "ok" | "due" | "missing" | "error";
-  reason: string;
-}
 
 export interface StatusResult {
   trustDomain: string;
@@ -30,24 +16,8 @@ export async function runStatus(ctx: CliContext): Promise<StatusResult> {
   const { authority } = await ctx.authority();
   const now = new Date();
   const fleet = await gatherFleet(swarm, authority, ctx.config, { force: false, now });
-  const services: ServiceStatusRow[] = fleet.entries.map((e) => {
-    const g = e.generations.find((x) => x.generation === e.attached?.generation);
-    const v = e.verdict;
-    const state: ServiceStatusRow["state"] = !e.identity ? "error" : !g ? "missing" : v?.action === "none" ? "ok" : "due";
-    return {
-      identity: e.identity?.identity ?? null,
-      service: e.service.name,
-      generation: g?.generation ?? null,
-      serial: g?.serial ?? null,
-      notAfter: g?.notAfter.toISOString() ?? null,
-      secondsLeft: g ? Math.round((g.notAfter.getTime() - now.getTime()) / 1000) : null,
-      nextRotation: g ? nextRenewal(g, ctx.config.leaf).toISOString() : null,
-      issuer: g?.issuer.slice(0, 16) ?? null,
-      state,
-      reason: e.error ?? v?.detail ?? "",
-    };
-  });
-  const lease = await readLease(swarm).catch(() => null);
+  const services = statusRows(fleet, ctx.config, now);
+  const lease = await readLease(swarm, { name: ctx.config.rotation.leaseName }).catch(() => null);
   return {
     trustDomain: authority.trustDomain,
     services,

@@ -6,7 +6,16 @@ import { LABEL } from "../swarm/managed-labels.js";
 import type { SecretRecord, ServiceRecord, Swarm } from "../swarm/swarm.js";
 import { generationsOf, indexManagedSecrets, readAttached, type AttachedState } from "./attachments.js";
 import { planService, type GenerationInfo, type PlanParams, type PlanVerdict } from "./plan.js";
-import { isOptedIn, readServiceIdentity, type ServiceIdentity } from "./service-identity.js";
+import { isOptedIn, peerSpiffeId, readServiceIdentity, type ServiceIdentity } from "./service-identity.js";
+import { parseEnvoyLabels, renderEnvoyBootstrapYaml } from "../envoy/index.js";
+import type { ConfigRecord } from "../swarm/swarm.js";
+
+/** The Envoy bootstrap a service wants (label `mtls.envoy=true`), rendered. */
+export interface EnvoyWant {
+  yaml: string;
+  fingerprint: string;
+  target: string;
+}
 
 /** One opted-in service, gathered and judged. */
 export interface FleetEntry {
@@ -17,6 +26,8 @@ export interface FleetEntry {
   attached?: AttachedState;
   generations: GenerationInfo[];
   verdict?: PlanVerdict;
+  /** Present when the service runs an Envoy sidecar made by us. */
+  envoy?: EnvoyWant;
 }
 
 /** Everything one reconcile knows: gathered once, then decided on per service. */
@@ -27,6 +38,8 @@ export interface Fleet {
   secrets: ReturnType<typeof indexManagedSecrets>;
   /** All services (opted in or not), for "is this secret referenced anywhere?". */
   allServices: ServiceRecord[];
+  /** Managed Envoy configs, by id. */
+  envoyConfigs: Map<string, ConfigRecord>;
 }
 
 export interface FleetGatherParams {
@@ -34,6 +47,8 @@ export interface FleetGatherParams {
   services?: string[];
   force: boolean;
   now: Date;
+  /** With `services`: leave out those that are not opted in instead of reporting them. Default false. */
+  onlyOptedIn?: boolean;
 }
 
 export const sha256Hex = (s: string | Uint8Array): string => createHash("sha256").update(s).digest("hex");
@@ -49,10 +64,12 @@ export function issuerFingerprint(a: Authority): string {
  */
 export async function gatherFleet(swarm: Swarm, authority: Authority, config: Config, p: FleetGatherParams): Promise<Fleet> {
   const prefix = config.labelPrefix;
-  const [allServices, secretList] = await Promise.all([
+  const [allServices, secretList, configList] = await Promise.all([
     swarm.listServices(),
     swarm.listSecrets({ label: [`${LABEL.managed}=true`] }),
+    swarm.listConfigs({ label: [`${LABEL.managed}=true`, `${LABEL.kind}=envoy`] }),
   ]);
+  const envoyConfigs = new Map(configList.map((c) => [c.id, c]));
   const secrets = indexManagedSecrets(secretList);
   const pem = bundlePem(authority);
   const fingerprint = sha256Hex(pem);
@@ -64,8 +81,9 @@ export async function gatherFleet(swarm: Swarm, authority: Authority, config: Co
     selected = [];
     for (const want of p.services) {
       const found = allServices.find((s) => s.name === want || s.id === want || (want.length >= 6 && s.id.startsWith(want)));
+      if (found && p.onlyOptedIn && !isOptedIn(found.labels, prefix)) continue;
       if (found) selected.push(found);
-      else missing.push({ service: { id: "", name: want } as ServiceRecord, error: `no service named '${want}'`, generations: [] });
+      else if (!p.onlyOptedIn) missing.push({ service: { id: "", name: want } as ServiceRecord, error: `no service named '${want}'`, generations: [] });
     }
   } else {
     selected = allServices.filter((s) => isOptedIn(s.labels, prefix));
@@ -83,7 +101,9 @@ export async function gatherFleet(swarm: Swarm, authority: Authority, config: Co
       return { service, error: `not opted in (add the label ${prefix}enable=true)`, generations: [] };
     }
     try {
-      return { service, identity: readServiceIdentity(service, defaults), generations: [] };
+      const identity = readServiceIdentity(service, defaults);
+      const envoy = envoyWanted(service, identity, prefix, authority.trustDomain);
+      return { service, identity, generations: [], ...(envoy ? { envoy } : {}) };
     } catch (e) {
       if (isMtlsError(e, "bad-input")) return { service, error: e.message, generations: [] };
       throw e;
@@ -131,11 +151,34 @@ export async function gatherFleet(swarm: Swarm, authority: Authority, config: Co
         attached: e.attached.generation,
         bundleCurrent,
         refsExact: e.attached.exact,
-        envoyCurrent: true,
+        envoyCurrent: envoyCurrent(e, envoyConfigs),
         generations: e.generations,
       },
       planParams,
     );
   }
-  return { entries: [...missing, ...entries], bundle: { pem, fingerprint, secret: bundleSecret }, secrets, allServices };
+  return { entries: [...missing, ...entries], bundle: { pem, fingerprint, secret: bundleSecret }, secrets, allServices, envoyConfigs };
+}
+
+/** Renders the Envoy bootstrap a service's labels ask for, or undefined when it has no `<prefix>envoy=true`. */
+export function envoyWanted(service: ServiceRecord, identity: ServiceIdentity, prefix: string, trustDomain: string): EnvoyWant | undefined {
+  const settings = parseEnvoyLabels(service.labels, {
+    prefix,
+    identity: identity.identity,
+    trustDomain,
+    serviceName: service.name,
+    ...(identity.stack ? { stack: identity.stack } : {}),
+    spiffeIdOf: (name) => peerSpiffeId(name, { trustDomain, stack: identity.stack }),
+  });
+  if (!settings) return undefined;
+  const yaml = renderEnvoyBootstrapYaml(settings);
+  return { yaml, fingerprint: sha256Hex(yaml), target: settings.target };
+}
+
+/** The service mounts, at the wanted target, a managed Envoy config with exactly the wanted content. */
+function envoyCurrent(e: FleetEntry, configs: Map<string, ConfigRecord>): boolean {
+  const mounted = e.service.configRefs.filter((r) => r.ConfigID && configs.has(r.ConfigID));
+  if (!e.envoy) return mounted.length === 0;
+  const want = e.envoy;
+  return mounted.length === 1 && mounted.some((r) => r.File?.Name === want.target && configs.get(r.ConfigID as string)?.labels[LABEL.fingerprint] === want.fingerprint);
 }

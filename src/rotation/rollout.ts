@@ -3,9 +3,11 @@ import { issueLeaf, type Authority } from "../ca/index.js";
 import type { Config } from "../config/load-config.js";
 import { MtlsError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { isNameConflict } from "../swarm/docker-error.js";
 import type { SecretReference, ServiceSpec } from "../swarm/docker-types.js";
 import { generationOf, identityObjectName, LABEL, managedLabels, sharedObjectName } from "../swarm/managed-labels.js";
 import { patchServiceSecrets, type SecretAttachment } from "../swarm/patch-service-secrets.js";
+import { patchServiceConfigs, type ConfigAttachment } from "../swarm/patch-service-configs.js";
 import { rolloutDeadlineMs } from "../swarm/rollout-deadline.js";
 import type { SecretRecord, ServiceRecord, Swarm } from "../swarm/swarm.js";
 import { startFirstWithHostPorts, withStopFirstUpdates } from "../swarm/update-order.js";
@@ -75,6 +77,8 @@ export interface RotateParams {
   concurrency?: number;
   /** Upper bound per service, seconds; default config rotation.timeout. */
   timeoutSeconds?: number;
+  /** Silently skip named services that are not opted in (Docker events name every service). Default false. */
+  onlyOptedIn?: boolean;
   /** Who asked, for the audit trail: "cli", "schedule", "event", "api:<actor>". */
   trigger?: string;
   signal?: AbortSignal;
@@ -108,8 +112,16 @@ async function ensureBundle(swarm: Swarm, fleet: Fleet): Promise<SecretRecord> {
   const generation = (newest ? (generationOf(newest.labels) as number) : 0) + 1;
   const name = sharedObjectName("bundle", generation);
   const labels = managedLabels("bundle", { [LABEL.generation]: generation, [LABEL.fingerprint]: fleet.bundle.fingerprint });
-  const id = await swarm.createSecret({ name, data: Buffer.from(fleet.bundle.pem), labels });
-  const record: SecretRecord = { id, name, labels, version: 0 };
+  let record: SecretRecord;
+  try {
+    record = { id: await swarm.createSecret({ name, data: Buffer.from(fleet.bundle.pem), labels }), name, labels, version: 0 };
+  } catch (err) {
+    // Another rotator (another lease name, or the CA service) published the same bundle a moment ago: use it.
+    const theirs = isNameConflict(err) ? await swarm.findSecret(name) : null;
+    if (!theirs || theirs.labels[LABEL.fingerprint] !== fleet.bundle.fingerprint) throw err;
+    record = theirs;
+  }
+  const id = record.id;
   fleet.bundle.secret = record;
   fleet.secrets.bundles.unshift(record);
   fleet.secrets.byId.set(id, record);
@@ -120,9 +132,12 @@ async function ensureBundle(swarm: Swarm, fleet: Fleet): Promise<SecretRecord> {
 function restoreSpec(current: ServiceSpec, before: ServiceSpec): ServiceSpec {
   const spec = structuredClone(current);
   const secrets = before.TaskTemplate?.ContainerSpec?.Secrets;
+  const configs = before.TaskTemplate?.ContainerSpec?.Configs;
   if (spec.TaskTemplate?.ContainerSpec) {
     if (secrets === undefined) delete spec.TaskTemplate.ContainerSpec.Secrets;
     else spec.TaskTemplate.ContainerSpec.Secrets = structuredClone(secrets);
+    if (configs === undefined) delete spec.TaskTemplate.ContainerSpec.Configs;
+    else spec.TaskTemplate.ContainerSpec.Configs = structuredClone(configs);
   }
   if (before.UpdateConfig === undefined) delete spec.UpdateConfig;
   else spec.UpdateConfig = structuredClone(before.UpdateConfig);
@@ -139,7 +154,7 @@ export async function rotate(deps: RotationDeps, p: RotateParams = {}): Promise<
   const startedAt = now();
   const log = deps.logger.child({ component: "rollout" });
   const audit = deps.logger.child({ component: "audit" });
-  const fleet = await gatherFleet(deps.swarm, deps.authority, deps.config, { services: p.services, force: p.force === true, now: startedAt });
+  const fleet = await gatherFleet(deps.swarm, deps.authority, deps.config, { services: p.services, force: p.force === true, now: startedAt, onlyOptedIn: p.onlyOptedIn });
   const outcomes: ServiceOutcome[] = [];
   const pruned: string[] = [];
 
@@ -158,6 +173,12 @@ export async function rotate(deps: RotationDeps, p: RotateParams = {}): Promise<
     const bundle = await ensureBundle(deps.swarm, fleet);
     const concurrency = p.concurrency ?? deps.config.rotation.concurrency;
     await pool(needsWork, concurrency, async (e) => {
+      if (p.signal?.aborted) {
+        // Lease lost or interrupted: start no further rollout (the ones in flight finish or stop on their own).
+        const why = p.signal.reason instanceof Error ? p.signal.reason.message : "interrupted";
+        outcomes.push({ ...plannedOutcome(e, false), result: "failed", error: `not started: ${why}` });
+        return;
+      }
       const t0 = Date.now();
       const o = await rollOne(deps, fleet, e, bundle, p).catch((err: unknown): ServiceOutcome => {
         const message = err instanceof MtlsError ? err.message : `unexpected: ${(err as Error)?.message}`;
@@ -268,6 +289,9 @@ async function rollOne(deps: RotationDeps, fleet: Fleet, e: FleetEntry, bundle: 
   }
 
   const attachments = secretAttachments(want, crt, key, bundle);
+  const envoy = e.envoy ? await ensureEnvoyConfig(swarm, fleet, want.identity, e.envoy) : null;
+  const configAttachments: ConfigAttachment[] = envoy && e.envoy ? [{ configId: envoy.id, configName: envoy.name, target: e.envoy.target, uid: want.keyFile.uid, gid: want.keyFile.gid, mode: 0o444 }] : [];
+  const ourConfig = (ref: { ConfigID?: string }): boolean => !!ref.ConfigID && fleet.envoyConfigs.get(ref.ConfigID)?.labels[LABEL.identity] === want.identity;
   const ours = (ref: SecretReference): boolean => {
     const s = ref.SecretID ? fleet.secrets.byId.get(ref.SecretID) : undefined;
     if (!s) return false;
@@ -280,6 +304,7 @@ async function rollOne(deps: RotationDeps, fleet: Fleet, e: FleetEntry, bundle: 
   try {
     update = await updateServiceWithRetry(swarm, e.service.id, (s: ServiceRecord) => {
       let spec = patchServiceSecrets(s.spec, { replace: attachments, remove: ours });
+      spec = patchServiceConfigs(spec, { replace: configAttachments, remove: ourConfig });
       if (startFirstWithHostPorts(spec)) {
         spec = withStopFirstUpdates(spec);
         if (!warnings.includes(HOST_PORT_WARNING)) warnings.push(HOST_PORT_WARNING);
@@ -301,6 +326,7 @@ async function rollOne(deps: RotationDeps, fleet: Fleet, e: FleetEntry, bundle: 
     serviceId: e.service.id,
     fromVersion: update.updatedFromVersion,
     expectSecretIds: attachments.map((a) => a.secretId),
+    expectConfigIds: configAttachments.map((a) => a.configId),
     deadlineMs,
     signal: p.signal,
     onProgress: (r) => progress("converging", `${r.runningNew}/${r.desired} tasks on generation ${generation}${r.reason ? ` (${r.reason})` : ""}`),
@@ -311,9 +337,11 @@ async function rollOne(deps: RotationDeps, fleet: Fleet, e: FleetEntry, bundle: 
     log.warn({ reason: why }, "rollout failed; rolling back");
     await rollBack(swarm, e.service.id, update.before, deadlineMs, p.signal);
     await removeSecrets(swarm, created);
+    if (envoy?.created) await swarm.removeConfig(envoy.id).catch(() => undefined);
     return { ...base, result: "failed", error: `rolled back: ${why}`, generationAfter: e.attached?.generation ?? null, warnings, timings };
   }
   timings.converged = Date.now() - t0;
+  if (warnings.includes(HOST_PORT_WARNING)) await restoreUpdateOrder(swarm, e.service.id, update.before.spec).catch((err: unknown) => log.warn({ err: (err as Error).message }, "could not restore the update order"));
   await p.afterStep?.("converged", name);
 
   // Prune: superseded generations nobody references (keep `keepPrevious` for rollback).
@@ -330,6 +358,7 @@ async function rollOne(deps: RotationDeps, fleet: Fleet, e: FleetEntry, bundle: 
   for (const g of prune) {
     for (const s of [mine?.crt.get(g), mine?.key.get(g)]) if (s) await swarm.removeSecret(s.id).catch((err: unknown) => log.warn({ secret: s.name, err: (err as Error).message }, "could not prune"));
   }
+  await pruneEnvoyConfigs(swarm, fleet, want.identity, envoy?.id ?? null, config.rotation.keepPrevious);
   return {
     ...base,
     result: verdict.action === "issue" ? "rotated" : "reattached",
@@ -341,10 +370,52 @@ async function rollOne(deps: RotationDeps, fleet: Fleet, e: FleetEntry, bundle: 
   };
 }
 
+/** Finds the managed Envoy config with exactly this content for the identity, or creates the next version. */
+async function ensureEnvoyConfig(swarm: Swarm, fleet: Fleet, identity: string, want: { yaml: string; fingerprint: string }): Promise<{ id: string; name: string; created: boolean }> {
+  const mine = [...fleet.envoyConfigs.values()].filter((c) => c.labels[LABEL.identity] === identity);
+  const same = mine.find((c) => c.labels[LABEL.fingerprint] === want.fingerprint);
+  if (same) return { id: same.id, name: same.name, created: false };
+  const generation = Math.max(0, ...mine.map((c) => generationOf(c.labels) ?? 0)) + 1;
+  const name = identityObjectName(identity, "envoy", generation);
+  const labels = managedLabels("envoy", { [LABEL.identity]: identity, [LABEL.generation]: generation, [LABEL.fingerprint]: want.fingerprint });
+  const id = await swarm.createConfig({ name, data: Buffer.from(want.yaml), labels });
+  fleet.envoyConfigs.set(id, { id, name, labels, version: 0, data: Buffer.from(want.yaml) });
+  return { id, name, created: true };
+}
+
+/** Removes an identity's superseded Envoy configs that no service mounts (keeping `keep` older ones). */
+async function pruneEnvoyConfigs(swarm: Swarm, fleet: Fleet, identity: string, currentId: string | null, keep: number): Promise<void> {
+  const services = await swarm.listServices();
+  const referenced = new Set(services.flatMap((s) => s.configRefs.map((r) => r.ConfigID)));
+  const older = [...fleet.envoyConfigs.values()]
+    .filter((c) => c.labels[LABEL.identity] === identity && c.id !== currentId)
+    .sort((a, b) => (generationOf(b.labels) ?? 0) - (generationOf(a.labels) ?? 0));
+  for (const c of older.slice(currentId ? keep : 0)) {
+    if (referenced.has(c.id)) continue;
+    await swarm.removeConfig(c.id).catch(() => undefined);
+    fleet.envoyConfigs.delete(c.id);
+  }
+}
+
 async function rollBack(swarm: Swarm, serviceId: string, before: ServiceRecord, deadlineMs: number, signal?: AbortSignal): Promise<void> {
   const r = await updateServiceWithRetry(swarm, serviceId, (s) => restoreSpec(s.spec, before.spec));
   const oldIds = (before.spec.TaskTemplate?.ContainerSpec?.Secrets ?? []).map((x) => x.SecretID).filter((x): x is string => !!x);
   await waitForRollout(swarm, { serviceId, fromVersion: r.updatedFromVersion, expectSecretIds: oldIds, deadlineMs, signal }).catch(() => undefined);
+}
+
+/**
+ * Gives the operator's update order back after a rollout that had to run stop-first: the spec keeps every field
+ * but the secret references. An UpdateConfig-only change starts no task.
+ */
+async function restoreUpdateOrder(swarm: Swarm, serviceId: string, before: ServiceSpec): Promise<void> {
+  await updateServiceWithRetry(swarm, serviceId, (s) => {
+    const order = before.UpdateConfig?.Order;
+    if (!s.spec.UpdateConfig || s.spec.UpdateConfig.Order === order) return null;
+    const spec = structuredClone(s.spec);
+    if (order === undefined) delete spec.UpdateConfig?.Order;
+    else if (spec.UpdateConfig) spec.UpdateConfig.Order = order;
+    return spec;
+  });
 }
 
 async function removeSecrets(swarm: Swarm, secrets: SecretRecord[]): Promise<void> {

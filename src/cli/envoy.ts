@@ -1,0 +1,66 @@
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import { checkEnvoyFile, type EnvoyFinding } from "../envoy/index.js";
+import { badInput, MtlsError } from "../errors.js";
+import { gatherFleet } from "../rotation/fleet.js";
+import { writeFileAtomic } from "../store/atomic-write.js";
+import type { CliContext } from "./context.js";
+
+export interface EnvoyOptions {
+  out?: string;
+  check?: boolean;
+}
+
+export interface EnvoyResult {
+  service?: string;
+  file?: string;
+  /** The bootstrap YAML (when rendered for a service and not written to --out). */
+  yaml?: string;
+  written?: string;
+  check?: { errors: EnvoyFinding[]; warnings: EnvoyFinding[] };
+}
+
+/** `envoy <service>`: the bootstrap the service's labels ask for. `envoy check FILE`: validate any Envoy config. */
+export async function runEnvoy(ctx: CliContext, target: string, file: string | undefined, o: EnvoyOptions): Promise<EnvoyResult> {
+  if (target === "check") {
+    if (!file) throw badInput("envoy check: give the Envoy config FILE to check");
+    const path = resolve(file);
+    const text = await readFile(path, "utf8").catch((e: NodeJS.ErrnoException) => {
+      throw badInput(`envoy check: ${path} cannot be read (${e.code})`);
+    });
+    return { file: path, check: checkEnvoyFile(text) };
+  }
+  if (file) throw badInput(`unexpected argument '${file}' (did you mean \`swarm-mtls envoy check ${file}\`?)`);
+  const swarm = await ctx.swarm();
+  const { authority } = await ctx.authority();
+  const fleet = await gatherFleet(swarm, authority, ctx.config, { services: [target], force: false, now: new Date() });
+  const entry = fleet.entries[0];
+  if (!entry || entry.error) throw badInput(entry?.error ?? `no service named '${target}'`);
+  if (!entry.envoy) throw new MtlsError("not-found", `service ${target} has no Envoy sidecar (add the label ${ctx.config.labelPrefix}envoy=true)`);
+  const result: EnvoyResult = { service: entry.service.name };
+  if (o.check) result.check = checkEnvoyFile(entry.envoy.yaml);
+  if (o.out) {
+    await writeFileAtomic(resolve(o.out), entry.envoy.yaml, { mode: 0o644 });
+    result.written = resolve(o.out);
+  } else {
+    result.yaml = entry.envoy.yaml;
+  }
+  return result;
+}
+
+export function showEnvoy(r: EnvoyResult): string {
+  const lines: string[] = [];
+  if (r.yaml && !r.check) return r.yaml;
+  if (r.written) lines.push(`wrote ${r.written}`);
+  if (r.check) {
+    const what = r.file ?? `bootstrap of ${r.service}`;
+    for (const f of r.check.errors) lines.push(`error   ${f.path}: ${f.message}`);
+    for (const f of r.check.warnings) lines.push(`warning ${f.path}: ${f.message}`);
+    lines.push(`${what}: ${r.check.errors.length} errors, ${r.check.warnings.length} warnings`);
+  }
+  return lines.join("\n");
+}
+
+export function envoyExitCode(r: EnvoyResult): number {
+  return r.check && r.check.errors.length > 0 ? 1 : 0;
+}

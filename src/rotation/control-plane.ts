@@ -1,0 +1,296 @@
+import { X509Certificate } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  bundlePem,
+  describeAuthority,
+  issueLeaf,
+  openAuthority,
+  signCsr,
+  spiffeIdFor,
+  validateDnsName,
+  validateIdentity,
+  type Authority,
+  type CaCertificateInfo,
+} from "../ca/index.js";
+import type { Config } from "../config/load-config.js";
+import { parseDuration } from "../config/duration.js";
+import { badInput, MtlsError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { writeFileAtomic } from "../store/atomic-write.js";
+import type { CaStore } from "../store/ca-store.js";
+import { readKekFile } from "../store/kek-file.js";
+import type { Swarm } from "../swarm/swarm.js";
+import { gatherFleet } from "./fleet.js";
+import { renewalTime } from "./renewal-time.js";
+import { rotate, type RotationObserver, type ServiceOutcome } from "./rollout.js";
+import { statusRows, type ServiceStatusRow } from "./status-rows.js";
+import { withLease } from "./with-lease.js";
+
+/** What `serve` exposes over HTTP (structurally the API's ControlPlane) plus the reconcile the scheduler runs. */
+export interface ServingPlane {
+  ready(): Promise<{ ready: boolean; reason?: string }>;
+  bundlePem(): Promise<string>;
+  caInfo(): Promise<CaCertificateInfo[]>;
+  listServices(): Promise<ApiServiceStatus[]>;
+  getService(identity: string): Promise<ApiServiceStatus>;
+  rotate(identity: string | null, req: { force?: boolean; dryRun?: boolean }, actor: string): Promise<ApiRotationOutcome[]>;
+  envoyBootstrap(identity: string): Promise<string>;
+  signCsr(p: { identity: string; csrPem: string; ttlSeconds?: number; dnsNames?: string[] }, actor: string): Promise<{ chainPem: string; serial: string; notAfter: string; bundlePem: string }>;
+  /** One reconcile (start, schedule, event); never throws, logs instead. */
+  reconcile(p: { trigger: string; services?: string[] }): Promise<void>;
+  /** The CA as loaded now (re-read from the store on every reconcile). */
+  authority(): Authority | null;
+}
+
+export interface ApiServiceStatus {
+  identity: string;
+  service: string;
+  generation: number;
+  serial: string | null;
+  notAfter: string | null;
+  secondsLeft: number | null;
+  nextRotation: string | null;
+  issuer: string | null;
+  state: "ok" | "due" | "missing" | "error";
+  reason?: string;
+}
+
+export interface ApiRotationOutcome {
+  identity: string;
+  service: string;
+  action: "rotated" | "reattached" | "skipped" | "failed" | "planned";
+  reason: string;
+  generationBefore: number;
+  generationAfter: number;
+  error?: string;
+}
+
+export interface PlaneMetrics {
+  certificatesIssued(alg: string): void;
+  rotation(result: "rotated" | "reattached" | "failed" | "skipped", seconds?: number): void;
+  setLeafExpiry(identity: string, notAfter: Date | null): void;
+  setCaExpiries(entries: { role: string; fingerprint: string; notAfter: Date }[]): void;
+  reconcileSucceeded(at: Date): void;
+}
+
+export interface PlaneCreateParams {
+  store: CaStore;
+  kekFile: string;
+  config: Config;
+  logger: Logger;
+  metrics: PlaneMetrics;
+  /** Swarm mode when given; the file store's embedded mode otherwise. */
+  swarm?: Swarm;
+  /** Directory of the file store (embedded mode writes DIR/certs/<identity>/). */
+  dataDir?: string;
+}
+
+function toApiStatus(r: ServiceStatusRow): ApiServiceStatus {
+  return { ...r, identity: r.identity ?? r.service, generation: r.generation ?? 0, reason: r.reason || undefined };
+}
+
+function toApiOutcome(o: ServiceOutcome): ApiRotationOutcome {
+  const action = o.result === "up-to-date" ? "skipped" : o.result === "invalid" ? "failed" : o.result;
+  return {
+    identity: o.identity ?? o.service,
+    service: o.service,
+    action,
+    reason: o.reason,
+    generationBefore: o.generationBefore ?? 0,
+    generationAfter: o.generationAfter ?? 0,
+    ...(o.error ? { error: o.error } : {}),
+  };
+}
+
+/** Builds what `serve` runs on: swarm mode (services by labels) or embedded mode (identities from config, files). */
+export function createServingPlane(p: PlaneCreateParams): ServingPlane {
+  let authority: Authority | null = null;
+  const log = p.logger.child({ component: "serve" });
+  const audit = p.logger.child({ component: "audit" });
+
+  const load = async (): Promise<Authority> => {
+    const doc = await p.store.readCaState();
+    if (doc === null) throw new MtlsError("no-ca", `no CA in ${p.store.location}: run \`swarm-mtls init\` first`);
+    authority = await openAuthority(doc, await readKekFile(p.kekFile));
+    p.metrics.setCaExpiries(describeAuthority(authority).map((c) => ({ role: c.role, fingerprint: c.fingerprint, notAfter: c.notAfter })));
+    return authority;
+  };
+  const ca = async (): Promise<Authority> => authority ?? load();
+
+  const observer: RotationObserver = {
+    issued: (alg) => p.metrics.certificatesIssued(alg),
+    finished: (o, seconds) => {
+      if (o.result === "rotated" || o.result === "reattached" || o.result === "failed") p.metrics.rotation(o.result, seconds);
+    },
+  };
+
+  const swarmRotate = async (services: string[] | undefined, force: boolean, dryRun: boolean, trigger: string): Promise<ServiceOutcome[]> => {
+    const swarm = p.swarm as Swarm;
+    const a = await load();
+    const deps = { swarm, authority: a, config: p.config, logger: p.logger, observer };
+    const run = (signal?: AbortSignal) => rotate(deps, { services, force, dryRun, trigger, signal, onlyOptedIn: trigger === "event" });
+    const report = dryRun ? await run() : await withLease(swarm, { ttlSeconds: p.config.seconds.leaseTtl, name: p.config.rotation.leaseName, logger: p.logger }, run);
+    return report.outcomes;
+  };
+
+  const swarmStatus = async (): Promise<ServiceStatusRow[]> => {
+    const now = new Date();
+    const fleet = await gatherFleet(p.swarm as Swarm, await ca(), p.config, { force: false, now });
+    const rows = statusRows(fleet, p.config, now);
+    for (const r of rows) if (r.identity) p.metrics.setLeafExpiry(r.identity, r.notAfter ? new Date(r.notAfter) : null);
+    return rows;
+  };
+
+  // Embedded mode: identities from config, certificates written to DIR/certs/<identity>/ (atomic replace).
+  const certDir = (identity: string): string => join(p.dataDir ?? ".", "certs", identity);
+  const fileStatus = async (): Promise<ServiceStatusRow[]> => {
+    const a = await ca();
+    const now = new Date();
+    const rows: ServiceStatusRow[] = [];
+    for (const id of p.config.identities) {
+      let cert: X509Certificate | null = null;
+      try {
+        cert = new X509Certificate(await readFile(join(certDir(id.name), "tls.crt")));
+      } catch {
+        cert = null;
+      }
+      if (!cert) {
+        rows.push({ identity: id.name, service: id.name, generation: null, serial: null, notAfter: null, secondsLeft: null, nextRotation: null, issuer: null, state: "missing", reason: "no certificate yet" });
+        continue;
+      }
+      const notBefore = new Date(cert.validFrom);
+      const notAfter = new Date(cert.validTo);
+      const serial = cert.serialNumber.toLowerCase();
+      const due = renewalTime({ notBefore, notAfter, renewBefore: p.config.leaf.renewBefore, jitter: p.config.leaf.jitter, seed: serial });
+      const issuedByNow = cert.checkIssued(new X509Certificate(a.intermediate.certPem));
+      rows.push({
+        identity: id.name,
+        service: id.name,
+        generation: 1,
+        serial,
+        notAfter: notAfter.toISOString(),
+        secondsLeft: Math.round((notAfter.getTime() - now.getTime()) / 1000),
+        nextRotation: due.toISOString(),
+        issuer: null,
+        state: now >= due || !issuedByNow ? "due" : "ok",
+        reason: !issuedByNow ? "issued by another CA" : now >= due ? "due" : "",
+      });
+      p.metrics.setLeafExpiry(id.name, notAfter);
+    }
+    return rows;
+  };
+  const fileRotate = async (names: string[] | undefined, force: boolean, dryRun: boolean, trigger: string): Promise<ServiceOutcome[]> => {
+    const a = await load();
+    const rows = await fileStatus();
+    const out: ServiceOutcome[] = [];
+    for (const row of rows) {
+      if (names && !names.includes(row.service)) continue;
+      const id = p.config.identities.find((x) => x.name === row.service);
+      if (!id) continue;
+      const needed = force || row.state !== "ok";
+      const base: ServiceOutcome = { service: id.name, identity: id.name, result: "up-to-date", reason: "up-to-date", detail: row.reason, generationBefore: row.generation, generationAfter: row.generation, warnings: [] };
+      if (!needed) {
+        out.push(base);
+        continue;
+      }
+      const reason = force ? "forced" : row.state === "missing" ? "no-certificate" : "due";
+      if (dryRun) {
+        out.push({ ...base, result: "planned", reason, generationAfter: 1 });
+        continue;
+      }
+      const t0 = Date.now();
+      try {
+        const leaf = await issueLeaf(a, {
+          identity: validateIdentity(id.name),
+          dnsNames: id.dns.map(validateDnsName),
+          uris: [spiffeIdFor({ trustDomain: a.trustDomain, identity: id.name }), ...id.uris],
+          ttlSeconds: id.ttl ? parseDuration(id.ttl, `identities.${id.name}.ttl`) : Math.min(p.config.seconds.leafTtl, a.maxLeafTtlSeconds),
+          ...(id.keyAlgorithm ? { keyAlgorithm: id.keyAlgorithm } : {}),
+        });
+        const dir = certDir(id.name);
+        await writeFileAtomic(join(dir, "tls.key"), leaf.keyPem as string, { mode: 0o400 });
+        await writeFileAtomic(join(dir, "tls.crt"), leaf.chainPem, { mode: 0o644 });
+        await writeFileAtomic(join(dir, "ca.crt"), bundlePem(a), { mode: 0o644 });
+        p.metrics.certificatesIssued(leaf.keyAlgorithm);
+        p.metrics.rotation("rotated", (Date.now() - t0) / 1000);
+        p.metrics.setLeafExpiry(id.name, leaf.notAfter);
+        audit.info({ trigger, identity: id.name, serial: leaf.serial, fingerprint: leaf.fingerprint, result: "rotated" }, "certificate issued");
+        out.push({ ...base, result: "rotated", reason, generationAfter: 1, serial: leaf.serial, notAfter: leaf.notAfter.toISOString() });
+      } catch (e) {
+        p.metrics.rotation("failed");
+        out.push({ ...base, result: "failed", reason, error: (e as Error).message });
+      }
+    }
+    return out;
+  };
+
+  const runRotate = (services: string[] | undefined, force: boolean, dryRun: boolean, trigger: string) =>
+    p.swarm ? swarmRotate(services, force, dryRun, trigger) : fileRotate(services, force, dryRun, trigger);
+  const listRows = () => (p.swarm ? swarmStatus() : fileStatus());
+  const findRow = async (identity: string): Promise<ServiceStatusRow> => {
+    const row = (await listRows()).find((r) => r.identity === identity);
+    if (!row) throw new MtlsError("not-found", `no managed service with identity '${identity}'`);
+    return row;
+  };
+
+  return {
+    authority: () => authority,
+    async ready() {
+      try {
+        await load();
+        if (p.swarm) await p.swarm.info();
+        return { ready: true };
+      } catch (e) {
+        return { ready: false, reason: (e as Error).message };
+      }
+    },
+    bundlePem: async () => bundlePem(await ca()),
+    caInfo: async () => describeAuthority(await ca()),
+    listServices: async () => (await listRows()).map(toApiStatus),
+    getService: async (identity) => toApiStatus(await findRow(identity)),
+    async rotate(identity, req, actor) {
+      const services = identity === null ? undefined : [(await findRow(identity)).service];
+      return (await runRotate(services, req.force === true, req.dryRun === true, `api:${actor}`)).map(toApiOutcome);
+    },
+    async envoyBootstrap(identity) {
+      if (!p.swarm) throw new MtlsError("not-found", "Envoy bootstraps are served in swarm mode (services with mtls.envoy=true)");
+      const fleet = await gatherFleet(p.swarm, await ca(), p.config, { force: false, now: new Date() });
+      const e = fleet.entries.find((x) => x.identity?.identity === identity);
+      if (!e) throw new MtlsError("not-found", `no managed service with identity '${identity}'`);
+      if (!e.envoy) throw new MtlsError("not-found", `service ${e.service.name} has no Envoy sidecar (label ${p.config.labelPrefix}envoy=true)`);
+      return e.envoy.yaml;
+    },
+    async signCsr(req, actor) {
+      const a = await ca();
+      const identity = validateIdentity(req.identity);
+      const dnsNames = (req.dnsNames ?? []).map(validateDnsName);
+      if (req.ttlSeconds !== undefined && req.ttlSeconds > a.maxLeafTtlSeconds) {
+        throw badInput(`ttl ${req.ttlSeconds}s is over the CA maximum of ${a.maxLeafTtlSeconds}s`);
+      }
+      const leaf = await signCsr(a, {
+        csrPem: req.csrPem,
+        identity,
+        dnsNames,
+        uris: [spiffeIdFor({ trustDomain: a.trustDomain, identity })],
+        ttlSeconds: req.ttlSeconds ?? Math.min(p.config.seconds.leafTtl, a.maxLeafTtlSeconds),
+      });
+      p.metrics.certificatesIssued(leaf.keyAlgorithm);
+      audit.info({ trigger: `api:${actor}`, identity, serial: leaf.serial, fingerprint: leaf.fingerprint, result: "signed" }, "CSR signed");
+      return { chainPem: leaf.chainPem, serial: leaf.serial, notAfter: leaf.notAfter.toISOString(), bundlePem: bundlePem(a) };
+    },
+    async reconcile(r) {
+      try {
+        const outcomes = await runRotate(r.services, false, false, r.trigger);
+        const failed = outcomes.filter((o) => o.result === "failed" || o.result === "invalid");
+        for (const o of failed) log.warn({ service: o.service, error: o.error }, "service not reconciled");
+        await listRows().catch(() => undefined); // refresh expiry gauges
+        if (failed.length === 0) p.metrics.reconcileSucceeded(new Date());
+        log.info({ trigger: r.trigger, services: outcomes.length, changed: outcomes.filter((o) => o.result === "rotated" || o.result === "reattached").length, failed: failed.length }, "reconcile done");
+      } catch (e) {
+        if (e instanceof MtlsError && e.code === "lease-held") log.info({ trigger: r.trigger }, e.message);
+        else log.error({ trigger: r.trigger, err: (e as Error).message }, "reconcile failed");
+      }
+    },
+  };
+}

@@ -1,0 +1,107 @@
+import cron from "node-cron";
+import { badInput } from "../errors.js";
+import type { Logger } from "../log.js";
+
+/** What asked for a reconcile: the schedule, a Docker event (with the service), the API or the start. */
+export interface ReconcileRequest {
+  trigger: "start" | "schedule" | "event" | "api";
+  /** Only these services; undefined = all. */
+  services?: string[];
+}
+
+export interface ReconcileLoopParams {
+  cron: string;
+  /** "HH:MM-HH:MM" (UTC) outside which scheduled reconciles don't start; "" = always. */
+  maintenanceWindow: string;
+  logger: Logger;
+  /** The work; must not throw (log instead). */
+  reconcile: (r: ReconcileRequest) => Promise<void>;
+  now?: () => Date;
+}
+
+/** Is `now` inside the window "HH:MM-HH:MM" (UTC; a window may wrap past midnight)? Empty = always. Pure. */
+export function inMaintenanceWindow(window: string, now: Date): boolean {
+  if (!window) return true;
+  const m = /^(\d\d):(\d\d)-(\d\d):(\d\d)$/.exec(window);
+  if (!m) throw badInput(`schedule.maintenanceWindow: '${window}' must be HH:MM-HH:MM`);
+  const [from, to] = [Number(m[1]) * 60 + Number(m[2]), Number(m[3]) * 60 + Number(m[4])];
+  const t = now.getUTCHours() * 60 + now.getUTCMinutes();
+  return from <= to ? t >= from && t < to : t >= from || t < to;
+}
+
+/**
+ * Runs reconciles one at a time. Requests that arrive while one runs are merged into the next run (all-services
+ * requests swallow per-service ones), so a burst of Docker events costs one extra reconcile, not one each.
+ */
+export function startReconcileLoop(p: ReconcileLoopParams): { request(r: ReconcileRequest): void; stop(): Promise<void>; idle(): Promise<void> } {
+  if (!cron.validate(p.cron)) throw badInput(`schedule.cron: '${p.cron}' is not a cron expression`);
+  const now = p.now ?? (() => new Date());
+  let running: Promise<void> | null = null;
+  let pending: ReconcileRequest | null = null;
+  let stopped = false;
+
+  const merge = (a: ReconcileRequest | null, b: ReconcileRequest): ReconcileRequest => {
+    if (!a) return b;
+    if (!a.services || !b.services) return { trigger: a.trigger, services: undefined };
+    return { trigger: a.trigger, services: [...new Set([...a.services, ...b.services])] };
+  };
+  const pump = (): void => {
+    if (running || !pending || stopped) return;
+    const r = pending;
+    pending = null;
+    running = p.reconcile(r).finally(() => {
+      running = null;
+      pump();
+    });
+  };
+  const request = (r: ReconcileRequest): void => {
+    if (stopped) return;
+    pending = merge(pending, r);
+    pump();
+  };
+  const task = cron.schedule(
+    p.cron,
+    () => {
+      if (!inMaintenanceWindow(p.maintenanceWindow, now())) {
+        p.logger.debug({ component: "scheduler" }, "outside the maintenance window; skipping");
+        return;
+      }
+      request({ trigger: "schedule" });
+    },
+    { timezone: "Etc/UTC" },
+  );
+  return {
+    request,
+    async idle() {
+      while (running || pending) await (running ?? Promise.resolve());
+    },
+    async stop() {
+      stopped = true;
+      pending = null;
+      await task.stop();
+      if (running) await running;
+    },
+  };
+}
+
+/** Debounces per key: `fire(keys)` runs `delayMs` after the last `push` of a burst, with every key pushed. */
+export function debounceKeys(delayMs: number, fire: (keys: string[]) => void): { push(key: string): void; cancel(): void } {
+  const keys = new Set<string>();
+  let timer: NodeJS.Timeout | null = null;
+  return {
+    push(key) {
+      keys.add(key);
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(() => {
+        timer = null;
+        const list = [...keys];
+        keys.clear();
+        fire(list);
+      }, delayMs);
+    },
+    cancel() {
+      if (timer) clearTimeout(timer);
+      keys.clear();
+    },
+  };
+}
