@@ -7,6 +7,7 @@ import { createCliContext, type CliContext, type GlobalOptions } from "./context
 import { runInit, showInit, type InitOptions } from "./init.js";
 import { runIssue, showIssue, type IssueOptions } from "./issue.js";
 import { printResult } from "./output.js";
+import { runBackup, runRestore, showBackup } from "./backup.js";
 import { runServe, type ServeOptions } from "./serve.js";
 import { envoyExitCode, runEnvoy, showEnvoy, type EnvoyOptions } from "./envoy.js";
 import { rotateExitCode, runRotate, showRotate, type RotateOptions } from "./rotate.js";
@@ -104,6 +105,25 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
     .action(async (_o: unknown, cmd: Command) => {
       const ctx = context(cmd);
       printResult(await runStatus(ctx), { json: ctx.json }, showStatus);
+    });
+
+  program
+    .command("backup")
+    .description("export the CA state (keys stay encrypted under the key-encryption key) to a file")
+    .requiredOption("--out <file>", "backup file to write (mode 0600)")
+    .action(async (o: { out?: string }, cmd: Command) => {
+      const ctx = context(cmd);
+      printResult(await runBackup(ctx, o), { json: ctx.json }, showBackup("backed up"));
+    });
+
+  program
+    .command("restore")
+    .description("put a CA state backup back into the store (checks the key-encryption key opens it first)")
+    .argument("<file>", "a file written by `swarm-mtls backup`")
+    .option("--force", "replace the CA that is in the store now")
+    .action(async (file: string, o: { force?: boolean }, cmd: Command) => {
+      const ctx = context(cmd);
+      printResult(await runRestore(ctx, file, o), { json: ctx.json }, showBackup("restored"));
     });
 
   program
