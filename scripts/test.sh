@@ -13,6 +13,22 @@ if [[ "${SWARM_MTLS_NO_SANDBOX:-}" != "1" ]]; then
 fi
 echo "== build" >&2
 npx tsc -p tsconfig.json
+# One CA in the test swarm, shared by every integration test (each test isolates itself with its own label prefix
+# and lease name). Its key-encryption key stays in .test-swarm/ (git-ignored).
+export SWARM_MTLS_TEST_DIR="${SWARM_MTLS_TEST_DIR:-$PWD/.test-swarm}"
+mkdir -p "$SWARM_MTLS_TEST_DIR"
+if [[ "${SWARM_MTLS_NO_SANDBOX:-}" != "1" ]]; then
+  ca_state=$(docker config ls -q --filter label=io.swarm-mtls.kind=ca-state)
+  if [[ -z "$ca_state" ]]; then
+    echo "== test CA (new)" >&2
+    rm -f "$SWARM_MTLS_TEST_DIR/kek"
+    docker secret rm swarm-mtls-kek >/dev/null 2>&1 || true
+    node dist/src/cli/main.js init --store swarm --kek-file "$SWARM_MTLS_TEST_DIR/kek" --trust-domain test.swarm >/dev/null
+  elif [[ ! -f "$SWARM_MTLS_TEST_DIR/kek" ]]; then
+    echo "this swarm has a CA the tests did not make ($SWARM_MTLS_TEST_DIR/kek missing): run the tests on the sandbox swarm" >&2
+    exit 1
+  fi
+fi
 echo "== tests" >&2
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then

@@ -320,8 +320,13 @@ async function rollOne(deps: RotationDeps, fleet: Fleet, e: FleetEntry, bundle: 
   await p.afterStep?.("spec-updated", name);
 
   progress("converging", "waiting for every task to run with the new secrets");
-  const timeoutMs = (p.timeoutSeconds ?? config.seconds.rotationTimeout) * 1000;
-  const deadlineMs = Math.min(timeoutMs, rolloutDeadlineMs(update.before.spec));
+  // An explicit --timeout is the operator's word. Otherwise the service's own UpdateConfig tells how long a rollout
+  // takes on an idle engine; with several rollouts in flight the engine is shared, so scale by the concurrency.
+  const concurrency = Math.max(1, p.concurrency ?? config.rotation.concurrency);
+  const deadlineMs =
+    p.timeoutSeconds !== undefined
+      ? p.timeoutSeconds * 1000
+      : Math.min(config.seconds.rotationTimeout * 1000, rolloutDeadlineMs(update.before.spec) * concurrency);
   const reading = await waitForRollout(swarm, {
     serviceId: e.service.id,
     fromVersion: update.updatedFromVersion,

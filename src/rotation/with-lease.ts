@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { hostname } from "node:os";
 import { MtlsError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -27,6 +28,8 @@ export async function withLease<T>(swarm: Swarm, p: LeaseRunParams, work: (signa
     throw new MtlsError("lease-held", `another rotation is running (lease ${p.name ?? "mtls.lock"} ${who}); try again when it finishes`);
   }
   const ac = new AbortController();
+  // Every rollout in flight listens on this one signal (up to --concurrency 64): no leak warning for that.
+  setMaxListeners(0, ac.signal);
   const timer = setInterval(() => {
     lease.renew().then(
       (ok) => {
