@@ -13,6 +13,8 @@ if [[ "${SWARM_MTLS_NO_SANDBOX:-}" != "1" ]]; then
 fi
 echo "== build" >&2
 npx tsc -p tsconfig.json
+echo "== typecheck (sources and tests)" >&2
+npx tsc -p tsconfig.test.json
 # One CA in the test swarm, shared by every integration test (each test isolates itself with its own label prefix
 # and lease name). Its key-encryption key stays in .test-swarm/ (git-ignored).
 export SWARM_MTLS_TEST_DIR="${SWARM_MTLS_TEST_DIR:-$PWD/.test-swarm}"

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -29,9 +30,31 @@ export function runCli(args: string[], p: { env?: Record<string, string>; cwd?: 
     child.on("error", reject);
     child.on("close", (code) => {
       clearTimeout(timer);
-      resolvePromise({ code: code ?? -1, stdout, stderr });
+      const leak = keyMaterialIn(stdout + stderr, [p.env?.SWARM_MTLS_KEK_FILE]);
+      if (leak) reject(new Error(`swarm-mtls ${args.join(" ")} printed ${leak}: key material must never be printed`));
+      else resolvePromise({ code: code ?? -1, stdout, stderr });
     });
   });
+}
+
+/**
+ * What key material a text gives away, if any: a PEM private key, or the text of a key-encryption key (the shared
+ * test KEK and any KEK file named). Every CLI run in the tests is scanned with it.
+ */
+export function keyMaterialIn(text: string, kekFiles: (string | undefined)[] = []): string | null {
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) return "a PEM private key";
+  const dir = process.env.SWARM_MTLS_TEST_DIR ?? join(REPO, ".test-swarm");
+  for (const f of [join(dir, "kek"), ...kekFiles]) {
+    if (!f) continue;
+    let kek = "";
+    try {
+      kek = readFileSync(f, "utf8").trim();
+    } catch {
+      continue;
+    }
+    if (kek.length >= 32 && (text.includes(kek) || text.includes(Buffer.from(kek, "base64").toString("hex")))) return `the key-encryption key of ${f}`;
+  }
+  return null;
 }
 
 /**

@@ -1,8 +1,8 @@
 import { isMtlsError, type ErrorCode } from "../../src/errors.js";
 
-interface Asserter {
-  ok(v: unknown, msg?: string, extra?: object): unknown;
-}
+import type { Test } from "tap";
+
+type Asserter = Pick<Test, "ok">;
 
 /** Asserts that fn throws an MtlsError with this code and a message matching re (what the operator reads). */
 export function expectMtlsError(t: Asserter, fn: () => unknown, code: ErrorCode, re: RegExp, msg?: string): void {

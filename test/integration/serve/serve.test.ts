@@ -1,0 +1,280 @@
+/**
+ * `swarm-mtls serve` against the real sandbox swarm: a labelled service created AFTER serve started gets its
+ * certificate without any rotate call (Docker events watcher), the HTTP API shows it, a stack-style redeploy that
+ * drops the secrets is repaired at the same generation, an admin rotate over HTTP rolls generation 2, and SIGTERM
+ * exits 0 and releases the lease. The docker CLI is the oracle for everything about services, secrets and configs.
+ */
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import t from "tap";
+import { CLI, REPO, swarmTestEnv } from "../../helpers/cli.js";
+
+const run = promisify(execFile);
+const TEST_IMAGE = "swarm-mtls/busybox:test";
+const FAST = ["--stop-grace-period", "1s", "--update-delay", "0s", "--update-monitor", "1s"];
+const NO_SWARM = "no swarm reachable: run scripts/swarm-sandbox.sh up";
+
+async function docker(...args: string[]): Promise<string> {
+  try {
+    return (await run("docker", args, { maxBuffer: 32 * 1024 * 1024 })).stdout;
+  } catch (e) {
+    const err = e as Error & { stderr?: string };
+    throw new Error(`docker ${args.join(" ")}: ${err.stderr?.trim() || err.message}`);
+  }
+}
+
+/** Polls `probe` until it returns a value (not undefined) or the deadline passes; then fails naming `what`. */
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = (e as Error).message;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? ` (last error: ${last})` : ""}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+interface SecretRef {
+  SecretID: string;
+  SecretName: string;
+  File: { Name: string };
+}
+async function secretRefs(service: string): Promise<SecretRef[]> {
+  const [s] = JSON.parse(await docker("service", "inspect", service)) as { Spec: { TaskTemplate: { ContainerSpec: { Secrets?: SecretRef[] } } } }[];
+  return (s?.Spec.TaskTemplate.ContainerSpec.Secrets ?? []).slice().sort((a, b) => a.File.Name.localeCompare(b.File.Name));
+}
+async function secretNamesOf(identity: string): Promise<string[]> {
+  return (await docker("secret", "ls", "--format", "{{.Name}}", "--filter", `label=io.swarm-mtls.identity=${identity}`)).split("\n").filter(Boolean).sort();
+}
+
+/** The container of the service's one running task, once it runs with the spec's current secrets. */
+async function runningContainer(service: string): Promise<string> {
+  return until(`a running task of ${service}`, 60_000, async () => {
+    const ids = (await docker("service", "ps", "-q", "--no-trunc", "--filter", "desired-state=running", service)).split("\n").filter(Boolean);
+    if (ids.length !== 1) return undefined;
+    const [task] = JSON.parse(await docker("inspect", "--type", "task", ids[0] as string)) as { Status: { State: string; ContainerStatus?: { ContainerID?: string } } }[];
+    const cid = task?.Status.ContainerStatus?.ContainerID;
+    if (task?.Status.State !== "running" || !cid) return undefined;
+    const running = (await docker("ps", "-q", "--no-trunc", "-f", `label=com.docker.swarm.service.name=${service}`)).split("\n");
+    return running.includes(cid) ? cid : undefined;
+  });
+}
+
+// Fail loudly when there is no swarm or no shared test CA: never skip.
+const state = await docker("info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}").catch((e: Error) => {
+  throw new Error(`${NO_SWARM} (${e.message})`);
+});
+if (state.trim() !== "active true") throw new Error(`${NO_SWARM} (swarm state: '${state.trim()}')`);
+const world = swarmTestEnv();
+if (!existsSync(world.env.SWARM_MTLS_KEK_FILE as string)) throw new Error(`no test CA (${world.env.SWARM_MTLS_KEK_FILE} missing): run scripts/test.sh once`);
+const leaseName = world.env.SWARM_MTLS_ROTATION_LEASE_NAME as string;
+
+const svc = `srv-${world.tag}-api-${randomBytes(2).toString("hex")}`;
+const svc2 = `srv-${world.tag}-late-${randomBytes(2).toString("hex")}`;
+const dir = mkdtempSync(join(tmpdir(), "serve-test-"));
+const tokenFile = join(dir, "admin-token");
+const token = randomBytes(24).toString("hex");
+writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+const port = await freePort();
+const base = `http://127.0.0.1:${port}`;
+
+let serve: ChildProcess | null = null;
+let serveLog = "";
+let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> = Promise.resolve({ code: null, signal: null });
+
+t.teardown(async () => {
+  if (serve && serve.exitCode === null && serve.signalCode === null) {
+    serve.kill("SIGKILL");
+    await exited;
+  }
+  for (const s of [svc, svc2]) await docker("service", "rm", s).catch(() => undefined);
+  await until("the managed secrets of this test's services to be removed", 60_000, async () => {
+    let left = 0;
+    for (const s of [svc, svc2]) {
+      for (const id of (await docker("secret", "ls", "-q", "--filter", `label=io.swarm-mtls.identity=${s}`)).split("\n").filter(Boolean)) {
+        await docker("secret", "rm", id).catch(() => left++);
+      }
+    }
+    return left === 0 ? true : undefined;
+  }).catch(() => undefined);
+  await docker("config", "rm", leaseName).catch(() => undefined);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function get(path: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
+  const r = await fetch(`${base}${path}`, { headers });
+  return { status: r.status, text: await r.text() };
+}
+
+t.test("serve starts and answers /healthz and /readyz", async (t) => {
+  serve = spawn(process.execPath, [CLI, "serve", "--listen", `127.0.0.1:${port}`, "--no-tls", "--admin-token-file", tokenFile], {
+    cwd: REPO,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", ...world.env, SWARM_MTLS_SCHEDULE_CRON: "*/5 * * * *" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const child = serve;
+  child.stdout?.on("data", (d) => (serveLog += d));
+  child.stderr?.on("data", (d) => (serveLog += d));
+  exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+
+  const health = await until("GET /healthz to answer", 60_000, async () => {
+    if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}: ${serveLog}`);
+    return get("/healthz");
+  });
+  t.equal(health.status, 200);
+  t.same(JSON.parse(health.text), { status: "ok" });
+  const ready = await get("/readyz");
+  t.equal(ready.status, 200, ready.text);
+  t.same(JSON.parse(ready.text), { ready: true });
+});
+
+t.test("a labelled service created after serve started gets its certificate without any rotate call", async (t) => {
+  await docker("service", "create", "-d", "--name", svc, "--label", `${world.prefix}enable=true`, ...FAST, TEST_IMAGE, "sleep", "3600");
+  const refs = await until(`${svc} to mount mtls.${svc}.crt.v1`, 60_000, async () => {
+    const r = await secretRefs(svc);
+    return r.some((x) => x.SecretName === `mtls.${svc}.crt.v1`) ? r : undefined;
+  });
+  t.same(
+    refs.map((r) => [r.File.Name, r.SecretName.replace(/^mtls\.bundle\.v\d+$/, "mtls.bundle.vN")]),
+    [["ca.crt", "mtls.bundle.vN"], ["tls.crt", `mtls.${svc}.crt.v1`], ["tls.key", `mtls.${svc}.key.v1`]],
+    "docker service inspect: certificate, key and bundle are mounted",
+  );
+  t.same(await secretNamesOf(svc), [`mtls.${svc}.crt.v1`, `mtls.${svc}.key.v1`], "docker secret ls: generation 1 only");
+  const cid = await runningContainer(svc);
+  t.match(await docker("exec", cid, "cat", "/run/secrets/tls.crt"), /-----BEGIN CERTIFICATE-----/, "the task reads its certificate");
+});
+
+t.test("the API shows the service, its expiry metric and the trust bundle", async (t) => {
+  const list = await until(`GET /v1/services to list ${svc} at generation 1`, 60_000, async () => {
+    const r = await get("/v1/services");
+    const body = JSON.parse(r.text) as { services: { identity: string; service: string; generation: number; state: string }[] };
+    const row = body.services.find((s) => s.identity === svc);
+    return row && row.generation === 1 && row.state === "ok" ? body : undefined;
+  });
+  t.match(list.services.find((s) => s.identity === svc), { identity: svc, service: svc, generation: 1, state: "ok" });
+  t.notOk(list.services.some((s) => !s.service.startsWith(`srv-${world.tag}-`)), "only this test's services (own label prefix) are listed");
+
+  const one = await get(`/v1/services/${svc}`);
+  t.equal(one.status, 200);
+  t.match(JSON.parse(one.text), { identity: svc, generation: 1 });
+
+  const metrics = await get("/metrics");
+  t.equal(metrics.status, 200);
+  const line = new RegExp(`^swarm_mtls_certificate_expiry_seconds\\{identity="${svc}"\\} (\\S+)$`, "m").exec(metrics.text);
+  t.ok(line, `/metrics has swarm_mtls_certificate_expiry_seconds{identity="${svc}"}`);
+  const left = Number(line?.[1]);
+  t.ok(left > 23 * 3600 && left <= 24 * 3600, `seconds until expiry (${left}) is about the 24h TTL`);
+
+  const bundle = await get("/v1/bundle.pem");
+  t.equal(bundle.status, 200);
+  t.match(bundle.text, /^-----BEGIN CERTIFICATE-----/);
+  const cid = await runningContainer(svc);
+  t.equal(bundle.text.trim(), (await docker("exec", cid, "cat", "/run/secrets/ca.crt")).trim(), "GET /v1/bundle.pem is the ca.crt the task mounts");
+  t.equal((await get("/readyz")).status, 200);
+});
+
+t.test("a redeploy that drops the secrets (as docker stack deploy does) is repaired at the same generation", async (t) => {
+  const before = await secretRefs(svc);
+  t.equal(before.length, 3);
+  await docker("service", "update", "-d", ...before.flatMap((r) => ["--secret-rm", r.SecretName]), svc);
+
+  const after = await until(`serve to re-attach the secrets of ${svc}`, 60_000, async () => {
+    const r = await secretRefs(svc);
+    return r.length === 3 ? r : undefined;
+  });
+  t.same(
+    after.map((r) => [r.File.Name, r.SecretID]),
+    before.map((r) => [r.File.Name, r.SecretID]),
+    "the same secrets (same ids) are mounted again under the same files",
+  );
+  t.same(await secretNamesOf(svc), [`mtls.${svc}.crt.v1`, `mtls.${svc}.key.v1`], "docker secret ls: no v2 was issued");
+  // serve may re-attach before this test looks again (it reacts to the update event): the previous spec shows ours.
+  const [inspected] = JSON.parse(await docker("service", "inspect", svc)) as { PreviousSpec?: { TaskTemplate: { ContainerSpec: { Secrets?: unknown[] } } } }[];
+  t.same(inspected?.PreviousSpec?.TaskTemplate.ContainerSpec.Secrets ?? [], [], "docker service inspect: the spec before serve's repair had no secrets");
+  await runningContainer(svc);
+});
+
+t.test("POST /v1/services/:identity/rotate: 401 without the token, a new generation with it", async (t) => {
+  const refsBefore = await secretRefs(svc);
+  const namesBefore = await secretNamesOf(svc);
+  const denied = await fetch(`${base}/v1/services/${svc}/rotate`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ force: true }) });
+  t.equal(denied.status, 401);
+  t.match(await denied.json(), { error: { code: "unauthorized" } });
+  const wrong = await fetch(`${base}/v1/services/${svc}/rotate`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${randomBytes(24).toString("hex")}` },
+    body: JSON.stringify({ force: true }),
+  });
+  t.equal(wrong.status, 401, "a wrong token is refused too");
+  t.same(await secretRefs(svc), refsBefore, "docker service inspect: nothing changed");
+  t.same(await secretNamesOf(svc), namesBefore, "docker secret ls: nothing created");
+
+  // serve's own reconciles (events of this very service) may be running: the API call waits for them, never 409.
+  const accepted = await fetch(`${base}/v1/services/${svc}/rotate`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+    body: JSON.stringify({ force: true }),
+  });
+  const res = { status: accepted.status, body: (await accepted.json()) as unknown };
+  t.equal(res.status, 200, JSON.stringify(res.body));
+  t.match(res.body, { outcomes: [{ identity: svc, service: svc, action: "rotated", reason: "forced", generationBefore: 1, generationAfter: 2 }] });
+  const refs = await secretRefs(svc);
+  t.same(
+    refs.filter((r) => r.File.Name !== "ca.crt").map((r) => [r.File.Name, r.SecretName]),
+    [["tls.crt", `mtls.${svc}.crt.v2`], ["tls.key", `mtls.${svc}.key.v2`]],
+    "docker service inspect: generation 2 is mounted",
+  );
+  const cid = await runningContainer(svc);
+  t.match(await docker("exec", cid, "cat", "/run/secrets/tls.crt"), /-----BEGIN CERTIFICATE-----/);
+  const row = JSON.parse((await get(`/v1/services/${svc}`)).text) as { generation: number };
+  t.equal(row.generation, 2, "GET /v1/services/:identity shows generation 2");
+});
+
+t.test("a service created while an admin rotate runs still gets its certificate from its Docker event", async (t) => {
+  // The event's reconcile comes while the API's rotation holds the lease: it must wait for it, not be dropped until
+  // the next scheduled run (every 5 minutes here).
+  const rotating = fetch(`${base}/v1/services/${svc}/rotate`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+    body: JSON.stringify({ force: true }),
+  }).then(async (r) => ({ status: r.status, body: (await r.json()) as unknown }));
+  await docker("service", "create", "-d", "--name", svc2, "--label", `${world.prefix}enable=true`, ...FAST, TEST_IMAGE, "sleep", "3600");
+  const res = await rotating;
+  t.equal(res.status, 200, JSON.stringify(res.body));
+  t.match(res.body, { outcomes: [{ identity: svc, action: "rotated", generationBefore: 2, generationAfter: 3 }] });
+  await until(`${svc2} to mount mtls.${svc2}.crt.v1`, 60_000, async () => ((await secretRefs(svc2)).some((x) => x.SecretName === `mtls.${svc2}.crt.v1`) ? true : undefined));
+  t.same(await secretNamesOf(svc2), [`mtls.${svc2}.crt.v1`, `mtls.${svc2}.key.v1`], "docker secret ls: the new service has generation 1");
+  await runningContainer(svc2);
+});
+
+t.test("SIGTERM: serve exits 0 and releases the lease", async (t) => {
+  const child = serve as ChildProcess;
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+  const end = await exited;
+  clearTimeout(timer);
+  t.same(end, { code: 0, signal: null }, `serve exits 0 on SIGTERM (log tail: ${serveLog.slice(-1500)})`);
+  t.equal((await docker("config", "ls", "-q", "--filter", `name=${leaseName}`)).trim(), "", `docker config ls: the lease ${leaseName} is gone`);
+  t.notMatch(serveLog, /BEGIN [A-Z ]*PRIVATE KEY/, "no private key in serve's log");
+});
