@@ -8,8 +8,8 @@ import Docker from "dockerode";
 import { MtlsError } from "../errors.js";
 import { dockerError, isNotFound } from "./docker-error.js";
 import { resolveDockerEndpoint, type DockerConnectionParams } from "./docker-connection.js";
-import type { DockerConfig, DockerSecret, DockerService, DockerTask, ServiceSpec } from "./docker-types.js";
-import { readConfigRecord, readSecretRecord } from "./object-record.js";
+import type { DockerConfig, DockerNetwork, DockerSecret, DockerService, DockerTask, ServiceSpec } from "./docker-types.js";
+import { readConfigRecord, readNetworkRecord, readSecretRecord } from "./object-record.js";
 import { readServiceRecord } from "./service-record.js";
 import { readTaskRecord } from "./task-record.js";
 import type { EventsWatchParams, ObjectCreateParams, ObjectListParams, Swarm, SwarmEvent, SwarmInfo } from "./swarm.js";
@@ -71,7 +71,7 @@ export function connectSwarm(p: DockerConnectionParams = {}): Swarm {
   const swarm: Swarm = {
     async info(): Promise<SwarmInfo> {
       const [info, version] = await Promise.all([
-        call("info", () => docker.info() as Promise<{ ServerVersion?: string; Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean; NodeID?: string } }>),
+        call("info", () => docker.info() as Promise<{ ServerVersion?: string; Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean; NodeID?: string; Nodes?: number } }>),
         call("version", () => docker.version() as Promise<{ ApiVersion?: string; Version?: string }>),
       ]);
       const nodeId = info.Swarm?.NodeID;
@@ -81,6 +81,7 @@ export function connectSwarm(p: DockerConnectionParams = {}): Swarm {
         swarmActive: info.Swarm?.LocalNodeState === "active",
         isManager: info.Swarm?.ControlAvailable === true,
         ...(nodeId ? { nodeId } : {}),
+        ...(typeof info.Swarm?.Nodes === "number" && info.Swarm.Nodes > 0 ? { nodes: info.Swarm.Nodes } : {}),
       };
     },
 
@@ -118,6 +119,16 @@ export function connectSwarm(p: DockerConnectionParams = {}): Swarm {
       // The service filter also accepts names and prefixes of ids: keep only this service's tasks.
       const exact = list.filter((t) => t.ServiceID === serviceId);
       return (exact.length > 0 || list.length === 0 ? exact : list).map(readTaskRecord);
+    },
+
+    async listNetworks() {
+      const list = await call("list networks", () => docker.listNetworks() as Promise<unknown> as Promise<DockerNetwork[]>);
+      return list.map(readNetworkRecord);
+    },
+
+    async inspectNetwork(idOrName) {
+      const json = await call(`inspect network ${idOrName}`, () => docker.getNetwork(idOrName).inspect() as Promise<unknown> as Promise<DockerNetwork>);
+      return readNetworkRecord(json);
     },
 
     async createSecret({ name, data, labels }: ObjectCreateParams) {

@@ -140,3 +140,16 @@ export interface DockerConfig extends Unknown {
   UpdatedAt?: string;
   Spec?: { Name?: string; Labels?: Record<string, string>; Data?: string };
 }
+
+/** One element of GET /networks. */
+export interface DockerNetwork extends Unknown {
+  Id: string;
+  Name?: string;
+  Driver?: string;
+  Scope?: string;
+  Internal?: boolean;
+  Attachable?: boolean;
+  Ingress?: boolean;
+  Options?: Record<string, string> | null;
+  Labels?: Record<string, string> | null;
+}

@@ -8,7 +8,7 @@ export {
 } from "./docker-error.js";
 export { readServiceRecord, serviceMode, parseDockerTime } from "./service-record.js";
 export { readTaskRecord } from "./task-record.js";
-export { readConfigRecord, readSecretRecord } from "./object-record.js";
+export { readConfigRecord, readNetworkRecord, readSecretRecord } from "./object-record.js";
 export { patchServiceSecrets, type SecretAttachment, type ServiceSecretsPatchParams } from "./patch-service-secrets.js";
 export { patchServiceConfigs, type ConfigAttachment, type ServiceConfigsPatchParams } from "./patch-service-configs.js";
 export { startFirstWithHostPorts, withForcedUpdate, withStopFirstUpdates } from "./update-order.js";

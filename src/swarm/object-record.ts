@@ -1,5 +1,5 @@
-import type { DockerConfig, DockerSecret } from "./docker-types.js";
-import type { ConfigRecord, SecretRecord } from "./swarm.js";
+import type { DockerConfig, DockerNetwork, DockerSecret } from "./docker-types.js";
+import type { ConfigRecord, NetworkRecord, SecretRecord } from "./swarm.js";
 import { parseDockerTime } from "./service-record.js";
 
 /** Reads one element of GET /secrets. */
@@ -24,5 +24,20 @@ export function readConfigRecord(json: DockerConfig): ConfigRecord {
     version: json.Version?.Index ?? 0,
     ...(createdAt ? { createdAt } : {}),
     data: Buffer.from(json.Spec?.Data ?? "", "base64"),
+  };
+}
+
+/** Reads one element of GET /networks (or `docker network inspect`). Pure. */
+export function readNetworkRecord(json: DockerNetwork): NetworkRecord {
+  return {
+    id: json.Id,
+    name: json.Name ?? "",
+    driver: json.Driver ?? "",
+    scope: json.Scope ?? "",
+    internal: json.Internal === true,
+    attachable: json.Attachable === true,
+    ingress: json.Ingress === true,
+    options: { ...(json.Options ?? {}) },
+    labels: { ...(json.Labels ?? {}) },
   };
 }

@@ -90,6 +90,26 @@ export interface SwarmInfo {
   swarmActive: boolean;
   isManager: boolean;
   nodeId?: string;
+  /** Nodes in the swarm (`Swarm.Nodes` of GET /info), when the engine says. */
+  nodes?: number;
+}
+
+/** A Docker network as `docker network inspect` shows it (the fields the audit reads). */
+export interface NetworkRecord {
+  id: string;
+  name: string;
+  /** `overlay`, `bridge`, `host`, `null`, `macvlan`, … */
+  driver: string;
+  /** `swarm` or `local`. */
+  scope: string;
+  /** Created with `--internal`: no route out of the network. */
+  internal: boolean;
+  attachable: boolean;
+  /** The routing-mesh network (`ingress`). */
+  ingress: boolean;
+  /** Driver options (`encrypted`, …) as the engine stores them. */
+  options: Record<string, string>;
+  labels: Record<string, string>;
 }
 
 export interface ObjectListParams {
@@ -134,6 +154,10 @@ export interface Swarm {
   /** not-found tolerated. */
   removeService(id: string): Promise<void>;
   listTasks(p: { serviceId: string }): Promise<TaskRecord[]>;
+  /** Every network this engine lists (swarm-scoped and local). */
+  listNetworks(): Promise<NetworkRecord[]>;
+  /** One network by id or name, including swarm-level ones GET /networks leaves out (the swarm's `host`). MtlsError("not-found") when absent. */
+  inspectNetwork(idOrName: string): Promise<NetworkRecord>;
   /** Returns the new secret id; `isNameConflict(e)` when the name exists. */
   createSecret(p: ObjectCreateParams): Promise<string>;
   listSecrets(p?: ObjectListParams): Promise<SecretRecord[]>;
