@@ -68,6 +68,19 @@ export interface SignedCsr {
   bundlePem: string;
 }
 
+/** A CA rotation as the API shows it (public data: fingerprints and service names only). */
+export interface CaRotationView {
+  id: string;
+  kind: "intermediate" | "root";
+  phase: "prepared" | "trusted" | "issued" | "complete";
+  next: string;
+  startedAt: string;
+  history: { phase: string; at: string }[];
+  fingerprints: { oldIntermediate: string; newIntermediate: string; oldRoot?: string; newRoot?: string; cross?: string };
+  progress?: { total: number; onCurrentBundle: number; onNewIntermediate: number; pending: string[] };
+  retired: number;
+}
+
 export interface ControlPlane {
   /** Store reachable and CA loaded. */
   ready(): Promise<{ ready: boolean; reason?: string }>;
@@ -75,6 +88,8 @@ export interface ControlPlane {
   bundlePem(): Promise<string>;
   /** CA certificates (root(s) and intermediate(s)); public data only. */
   caInfo(): Promise<CaCertificateInfo[]>;
+  /** The last or running CA rotation (phase, fingerprints, services done / total); null when none ever ran. Optional. */
+  caRotation?(): Promise<CaRotationView | null>;
   listServices(): Promise<ServiceStatus[]>;
   /** Throws MtlsError("not-found") for an unknown identity. */
   getService(identity: string): Promise<ServiceStatus>;

@@ -3,7 +3,9 @@ import type { FastifyInstance } from "fastify";
 import type { ControlPlane } from "./control-plane.js";
 import type { Metrics } from "./metrics.js";
 import {
-  caCertificateSchema, errorResponses, identityParamsSchema, serviceStatusSchema, textResponse,
+  caCertificateSchema,
+  caRotationSchema,
+  errorResponses, identityParamsSchema, serviceStatusSchema, textResponse,
 } from "./schemas.js";
 
 export interface PublicRoutesRegisterParams {
@@ -77,11 +79,19 @@ export function registerPublicRoutes(app: FastifyInstance, p: PublicRoutesRegist
       tags: ["trust"],
       summary: "CA certificates with their roles and expiry",
       response: {
-        200: { type: "object", required: ["certificates"], properties: { certificates: { type: "array", items: caCertificateSchema } } },
+        200: {
+          type: "object",
+          required: ["certificates"],
+          properties: { certificates: { type: "array", items: caCertificateSchema }, rotation: caRotationSchema },
+        },
         ...errorResponses(500, 502, 503),
       },
     },
-  }, async () => ({ certificates: await cp.caInfo() }));
+  }, async () => {
+    const certificates = await cp.caInfo();
+    const rotation = cp.caRotation ? await cp.caRotation() : null;
+    return rotation ? { certificates, rotation } : { certificates };
+  });
 
   app.get("/v1/services", {
     schema: {

@@ -83,6 +83,37 @@ export const caCertificateSchema = {
   },
 } as const;
 
+const fingerprint = { type: "string", description: "SHA-256 of the DER, lower-case hex" } as const;
+
+/** A CA rotation as `GET /v1/ca` shows it: phase, next step, fingerprints and services done / total. */
+export const caRotationSchema = {
+  type: "object",
+  required: ["id", "kind", "phase", "next", "startedAt", "fingerprints"],
+  properties: {
+    id: { type: "string" },
+    kind: { type: "string", enum: ["intermediate", "root"] },
+    phase: { type: "string", enum: ["prepared", "trusted", "issued", "complete"] },
+    next: { type: "string", enum: ["prepare", "trust", "issue", "retire", "complete"] },
+    startedAt: { type: "string", format: "date-time" },
+    history: { type: "array", items: { type: "object", properties: { phase: { type: "string" }, at: { type: "string", format: "date-time" } } } },
+    fingerprints: {
+      type: "object",
+      required: ["oldIntermediate", "newIntermediate"],
+      properties: { oldIntermediate: fingerprint, newIntermediate: fingerprint, oldRoot: fingerprint, newRoot: fingerprint, cross: fingerprint },
+    },
+    progress: {
+      type: "object",
+      properties: {
+        total: { type: "integer" },
+        onCurrentBundle: { type: "integer" },
+        onNewIntermediate: { type: "integer" },
+        pending: { type: "array", items: { type: "string" } },
+      },
+    },
+    retired: { type: "integer" },
+  },
+} as const;
+
 export const rotateBodySchema = {
   type: "object",
   additionalProperties: false,

@@ -53,13 +53,15 @@ export interface CaStateDocument {
   kekCheck: string;
   roots: SealedCaEntry[];
   intermediate: SealedCaEntry;
+  /** Extra chain certificates (PEM) sent after the intermediate in leaf chains; absent when none. */
+  chain?: string[];
   createdAt: string;
   [extra: string]: unknown;
 }
 
 const KNOWN_FIELDS = new Set([
   "format", "version", "trustDomain", "name", "defaultKeyAlgorithm", "maxLeafTtlSeconds", "kekCheck", "roots",
-  "intermediate", "createdAt",
+  "intermediate", "createdAt", "chain",
 ]);
 
 const WRONG_KEK = "the key-encryption key does not open this CA state (wrong --kek-file?)";
@@ -79,6 +81,16 @@ function sealKey(key: KeyObject, fingerprint: string, kek: Buffer): SealedKey {
   cipher.setAAD(Buffer.from(fingerprint, "utf8"));
   const ct = Buffer.concat([cipher.update(key.export({ type: "pkcs8", format: "der" })), cipher.final()]);
   return { alg: "A256GCM", iv: iv.toString("base64"), tag: cipher.getAuthTag().toString("base64"), ct: ct.toString("base64") };
+}
+
+/** Seals one CA certificate and its key (when online) under the KEK: for CA records kept beside the authority. */
+export function sealCaEntry(pair: CaKeyPair, kek: Uint8Array): SealedCaEntry {
+  return sealEntry(pair, checkKek(kek));
+}
+
+/** Opens one sealed CA entry; `where` names it in errors. A wrong KEK or a swapped key fails. */
+export function openCaEntry(entry: unknown, where: string, kek: Uint8Array, p: { keyRequired: boolean }): CaKeyPair {
+  return openEntry(entry, where, checkKek(kek), p.keyRequired);
 }
 
 function sealEntry(pair: CaKeyPair, kek: Buffer): SealedCaEntry {
@@ -103,6 +115,7 @@ export function sealAuthority(a: Authority, kek: Uint8Array): string {
     intermediate: sealEntry(a.intermediate, k),
     createdAt: a.createdAt.toISOString(),
   };
+  if (a.chain && a.chain.length > 0) doc.chain = a.chain.map((c) => c.certPem);
   return `${JSON.stringify(doc, null, 2)}\n`;
 }
 
@@ -204,6 +217,18 @@ export async function openAuthority(doc: string, kek: Uint8Array): Promise<Autho
   });
   if (signer === undefined) throw malformed("the intermediate is not signed by any of the roots");
 
+  let chain: CaKeyPair[] = [];
+  if (parsed.chain !== undefined) {
+    if (!Array.isArray(parsed.chain) || !parsed.chain.every((c) => typeof c === "string")) throw malformed("chain is not a list of certificates");
+    chain = parsed.chain.map((c, i) => {
+      try {
+        return caKeyPairFrom(c as string);
+      } catch (e) {
+        throw malformed(`chain[${i}] is not a certificate`, e);
+      }
+    });
+  }
+
   const extraState: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(parsed)) if (!KNOWN_FIELDS.has(key)) extraState[key] = value;
   const authority: Authority = {
@@ -215,6 +240,7 @@ export async function openAuthority(doc: string, kek: Uint8Array): Promise<Autho
     maxLeafTtlSeconds: max,
     createdAt,
   };
+  if (chain.length > 0) authority.chain = chain;
   if (Object.keys(extraState).length > 0) authority.extraState = extraState;
   return authority;
 }

@@ -37,7 +37,25 @@ export {
 } from "./leaf.js";
 export { issueLeafReference, type LeafReferenceIssueParams } from "./leaf-reference.js";
 export { signCsr } from "./sign-csr.js";
-export { sealAuthority, openAuthority, CA_STATE_FORMAT, CA_STATE_VERSION, type CaStateDocument } from "./ca-state.js";
+export {
+  sealAuthority,
+  openAuthority,
+  sealCaEntry,
+  openCaEntry,
+  CA_STATE_FORMAT,
+  CA_STATE_VERSION,
+  type CaStateDocument,
+  type SealedCaEntry,
+  type SealedKey,
+} from "./ca-state.js";
+export {
+  createRootCa,
+  createIntermediateCa,
+  crossSignRoot,
+  type CaSuccessorCreateParams,
+  type RootCaCreateParams,
+  type RootCrossSignParams,
+} from "./ca-successor.js";
 export { fingerprint } from "./fingerprint.js";
 export { KEY_ALGORITHM_PROFILES, keyAlgorithmOfKey, generateLeafKey, generateLeafKeySync, type LeafKey } from "./keys.js";
 export { randomSerial } from "./serial.js";

@@ -183,7 +183,7 @@ function issued(a: Authority, plan: LeafPlan, der: Buffer, keyPem?: string): Iss
   const certPem = pemEncode(der, "CERTIFICATE");
   const leaf: IssuedLeaf = {
     certPem,
-    chainPem: certPem + t.certPem,
+    chainPem: certPem + t.certPem + (a.chain ?? []).map((c) => c.certPem).join(""),
     serial: serialHexOf(der),
     fingerprint: fingerprint(der),
     notBefore: plan.notBefore,

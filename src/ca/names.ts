@@ -17,7 +17,10 @@ export function validateIdentity(name: string): string {
   const what = `identity '${printable(name)}'`;
   if (typeof name !== "string" || name.length === 0) throw badInput("identity must not be empty");
   if (name.length > 63) throw badInput(`${what} is ${name.length} characters long (at most 63)`);
-  if (name !== name.toLowerCase()) throw badInput(`${what} must be lower-case (try '${printable(name.toLowerCase())}')`);
+  if (name !== name.toLowerCase()) {
+    const lower = name.toLowerCase();
+    throw badInput(`${what} must be lower-case${IDENTITY_RE.test(lower) ? ` (try '${lower}')` : ""}`);
+  }
   if (!/^[a-z0-9]/.test(name)) throw badInput(`${what} must start with a letter or a digit`);
   if (!IDENTITY_RE.test(name)) {
     throw badInput(`${what} may only contain a-z, 0-9, '.', '_' and '-'`);
@@ -67,7 +70,10 @@ export function validateTrustDomain(td: string): string {
     throw badInput(`${what}: give the trust domain without 'spiffe://'`);
   }
   if (td.length > 255) throw badInput(`${what} is ${td.length} characters long (at most 255)`);
-  if (td !== td.toLowerCase()) throw badInput(`${what} must be lower-case (try '${printable(td.toLowerCase())}')`);
+  if (td !== td.toLowerCase()) {
+    const lower = td.toLowerCase();
+    throw badInput(`${what} must be lower-case${TRUST_DOMAIN_RE.test(lower) ? ` (try '${lower}')` : ""}`);
+  }
   if (!TRUST_DOMAIN_RE.test(td)) throw badInput(`${what} may only contain a-z, 0-9, '.', '-' and '_'`);
   return td;
 }

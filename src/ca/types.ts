@@ -70,6 +70,11 @@ export interface Authority {
   roots: CaKeyPair[];
   /** The issuing CA; always has its private key. */
   intermediate: CaKeyPair;
+  /**
+   * Certificates sent after the intermediate in every leaf chain (tls.crt), e.g. the cross-signed new root during a
+   * root rotation so that peers trusting only the old root still verify new leaves. Default none.
+   */
+  chain?: CaKeyPair[];
   /** Key algorithm of leaves when a request names none. */
   defaultKeyAlgorithm: KeyAlgorithm;
   /** Longest leaf lifetime the CA accepts, in seconds. */

@@ -80,7 +80,7 @@ export function createCliContext(p: CliContextCreateParams): CliContext {
         const spec = config.store;
         if (spec.startsWith("file:")) return openFileStore(resolve(spec.slice("file:".length)));
         const swarm = await probeSwarm();
-        if (swarm) return openSwarmStore(swarm);
+        if (swarm) return openSwarmStore(swarm, { caStateName: config.caStateName, kekSecretName: config.kekSecretName });
         if (spec === "swarm") {
           throw new MtlsError("docker", "store swarm: no swarm manager reachable (is this a manager node? is /var/run/docker.sock mounted or DOCKER_HOST set?)");
         }

@@ -14,7 +14,7 @@ import { badInput, MtlsError } from "../errors.js";
 import { writeFileAtomic } from "../store/atomic-write.js";
 import { ensureKekFile, readKekFile } from "../store/kek-file.js";
 import type { CaStore } from "../store/ca-store.js";
-import { KEK_SECRET_NAME, type SwarmStore } from "../store/swarm-store.js";
+import type { SwarmStore } from "../store/swarm-store.js";
 import type { CliContext } from "./context.js";
 
 const isSwarmStore = (s: CaStore): s is SwarmStore => s.location === "swarm";
@@ -38,6 +38,8 @@ export interface InitResult {
   kekCreated: boolean;
   /** Swarm store: whether the KEK secret was created now or existed. */
   kekSecret: "created" | "exists" | null;
+  /** Swarm store: name of the KEK secret (config kekSecretName). */
+  kekSecretName?: string;
   offlineRootKeyFile: string | null;
   certificates: CaCertificateInfo[];
   next: string[];
@@ -71,7 +73,7 @@ export async function runInit(ctx: CliContext, o: InitOptions): Promise<InitResu
   }
   const kekFile = ctx.kekFile(store);
   if (isSwarmStore(store) && kekFile === store.defaultKekFile() && !existsSync(kekFile)) {
-    throw badInput(`swarm store: no key-encryption key at ${kekFile}; pass --kek-file FILE (created when missing, then stored as the secret ${KEK_SECRET_NAME})`);
+    throw badInput(`swarm store: no key-encryption key at ${kekFile}; pass --kek-file FILE (created when missing, then stored as the secret ${store.kekSecretName})`);
   }
   const kekCreated = await ensureKekFile(kekFile);
   const kek = await readKekFile(kekFile);
@@ -79,7 +81,7 @@ export async function runInit(ctx: CliContext, o: InitOptions): Promise<InitResu
   if (isSwarmStore(store)) {
     const state = await store.ensureKekSecret(kek);
     if (state === "mismatch") {
-      throw new MtlsError("kek", `the swarm already has a ${KEK_SECRET_NAME} secret made from another key than ${kekFile}; use that key (--kek-file) or remove the secret first`);
+      throw new MtlsError("kek", `the swarm already has a ${store.kekSecretName} secret made from another key than ${kekFile}; use that key (--kek-file) or remove the secret first`);
     }
     kekSecret = state;
   }
@@ -106,7 +108,7 @@ export async function runInit(ctx: CliContext, o: InitOptions): Promise<InitResu
         `swarm-mtls ca show                                       # inspect the CA`,
       ]
     : [
-        `keep ${kekFile} safe and off this host (the swarm has it as secret ${KEK_SECRET_NAME}, mounted only into the CA service)`,
+        `keep ${kekFile} safe and off this host (the swarm has it as secret ${c.kekSecretName}, mounted only into the CA service)`,
         `docker service update --label-add ${c.labelPrefix}enable=true <service>   # opt a service in`,
         `swarm-mtls rotate --all --kek-file ${kekFile}                            # or deploy \`swarm-mtls serve\` as a stack`,
       ];
@@ -117,6 +119,7 @@ export async function runInit(ctx: CliContext, o: InitOptions): Promise<InitResu
     kekFile,
     kekCreated,
     kekSecret,
+    ...(isSwarmStore(store) ? { kekSecretName: store.kekSecretName } : {}),
     offlineRootKeyFile,
     certificates: describeAuthority(authority),
     next,
@@ -127,7 +130,7 @@ export function showInit(r: InitResult): string {
   const lines = [
     `CA initialised for trust domain ${r.trustDomain} in ${r.store}`,
     r.kekCreated ? `key-encryption key created: ${r.kekFile} (mode 0400; back it up, it opens the CA keys)` : `key-encryption key: ${r.kekFile}`,
-    ...(r.kekSecret ? [`key-encryption key secret ${KEK_SECRET_NAME}: ${r.kekSecret}`] : []),
+    ...(r.kekSecret ? [`key-encryption key secret ${r.kekSecretName ?? "swarm-mtls-kek"}: ${r.kekSecret}`] : []),
     "",
     showCertificates(r.certificates),
     "",

@@ -12,6 +12,8 @@ import { runServe, type ServeOptions } from "./serve.js";
 import { envoyExitCode, runEnvoy, showEnvoy, type EnvoyOptions } from "./envoy.js";
 import { rotateExitCode, runRotate, showRotate, type RotateOptions } from "./rotate.js";
 import { runStatus, showStatus } from "./status.js";
+import { runRotateCa, showRotateCa, type RotateCaOptions } from "./rotate-ca.js";
+import { auditExitCode, printAudit, readAuditFormat, runAudit, type AuditOptions } from "./audit.js";
 
 const KEY_ALGS = "ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072";
 
@@ -100,6 +102,25 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
     });
 
   program
+    .command("rotate-ca")
+    .description("rotate the intermediate CA (or the root and intermediate with --root) in resumable phases: prepare, trust, issue, retire")
+    .option("--root", "rotate the root too (cross-signed by the old root during the overlap)")
+    .option("--step", "run only the next phase, say which one finished and which comes next")
+    .option("--dry-run", "print the phases that would run and change nothing")
+    .option("--concurrency <n>", "services rolled at once (default: rotation.concurrency, 4)")
+    .option("--timeout <duration>", "upper bound per service rollout (default: rotation.timeout, 5m)")
+    .addHelpText(
+      "after",
+      "\nA crash or a failed service leaves the phase reached in the CA state; run the command again to resume.\n" +
+        "Exit codes: 0 done, 1 a phase could not finish (the services are named), 2 bad input, 3 another rotation is running.\n" +
+        "Examples:\n  swarm-mtls rotate-ca --dry-run\n  swarm-mtls rotate-ca --root --step\n",
+    )
+    .action(async (o: RotateCaOptions, cmd: Command) => {
+      const ctx = context(cmd);
+      printResult(await runRotateCa(ctx, o), { json: ctx.json }, showRotateCa);
+    });
+
+  program
     .command("status")
     .description("certificates of every opted-in service: generation, serial, expiry, next rotation, issuer")
     .action(async (_o: unknown, cmd: Command) => {
@@ -160,6 +181,23 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
       const r = await runEnvoy(ctx, target, file, o);
       printResult(r, { json: ctx.json }, showEnvoy);
       process.exitCode = envoyExitCode(r);
+    });
+
+  program
+    .command("audit")
+    .description("check the swarm's network-security posture (segmentation, encryption, secrets, socket, capabilities, certificates); read-only")
+    .option("--format <format>", "table | json | sarif (default: table; --json = json)")
+    .option("--fail-on <severity>", "exit 1 when a finding at or above this exists: info | low | medium | high | critical | none (default: high)")
+    .addHelpText(
+      "after",
+      "\nExit codes: 0 nothing at or above --fail-on, 1 findings at or above it (or Docker unreachable), 2 bad input.\n" +
+        "Examples:\n  swarm-mtls audit\n  swarm-mtls audit --format sarif --fail-on medium > audit.sarif\n",
+    )
+    .action(async (o: AuditOptions, cmd: Command) => {
+      const ctx = context(cmd);
+      const report = await runAudit(ctx, o);
+      printAudit(report, readAuditFormat(o, ctx.json));
+      process.exitCode = auditExitCode(report);
     });
 
   return program;

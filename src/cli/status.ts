@@ -1,14 +1,19 @@
 import { formatDuration } from "../config/duration.js";
+import { caRotationServices, caRotationStatus, type CaRotationStatus } from "../rotation/ca-rotation.js";
+import { readCaRotationRecord } from "../rotation/ca-rotation-record.js";
 import { gatherFleet } from "../rotation/fleet.js";
 import { statusRows, type ServiceStatusRow } from "../rotation/status-rows.js";
 import { readLease } from "../swarm/lease.js";
 import type { CliContext } from "./context.js";
 import { table } from "./output.js";
+import { showCaRotation } from "./rotate-ca.js";
 
 export interface StatusResult {
   trustDomain: string;
   services: ServiceStatusRow[];
   lease: { owner: string; expiresAt: string } | null;
+  /** The last or running CA rotation (phase, fingerprints, services done / total); null when none ever ran. */
+  caRotation: CaRotationStatus | null;
 }
 
 export async function runStatus(ctx: CliContext): Promise<StatusResult> {
@@ -22,11 +27,13 @@ export async function runStatus(ctx: CliContext): Promise<StatusResult> {
     trustDomain: authority.trustDomain,
     services,
     lease: lease && !lease.expired ? { owner: lease.owner, expiresAt: lease.expiresAt.toISOString() } : null,
+    caRotation: caRotationStatus(authority, readCaRotationRecord(authority), caRotationServices(fleet)),
   };
 }
 
 export function showStatus(r: StatusResult): string {
-  if (r.services.length === 0) return `no opted-in services (label a service with mtls.enable=true)`;
+  const rotation = r.caRotation && r.caRotation.phase !== "complete" ? ["", ...showCaRotation(r.caRotation)] : [];
+  if (r.services.length === 0) return [`no opted-in services (label a service with mtls.enable=true)`, ...rotation].join("\n");
   const rows = r.services.map((s) => [
     s.identity ?? "-",
     s.service,
@@ -40,5 +47,6 @@ export function showStatus(r: StatusResult): string {
   ]);
   const lines = [table(["identity", "service", "gen", "serial", "not after", "left", "next rotation", "issuer", "state"], rows)];
   if (r.lease) lines.push("", `rotation running: lease held by ${r.lease.owner} until ${r.lease.expiresAt}`);
+  lines.push(...rotation);
   return lines.join("\n");
 }

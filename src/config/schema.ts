@@ -37,6 +37,8 @@ export const configSchema = z
   .object({
     store: storeSpec,
     kekFile: z.string(),
+    caStateName: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,50}$/, { message: "must be a Docker config name of at most 51 characters" }),
+    kekSecretName: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/, { message: "must be a Docker secret name" }),
     labelPrefix: z.string().regex(/^[a-z0-9][a-z0-9._-]*\.$/, { message: "must be lower-case and end with a dot, like 'mtls.'" }),
     ca: z
       .object({
@@ -45,6 +47,7 @@ export const configSchema = z
         rootTtl: duration,
         intermediateTtl: duration,
         maxLeafTtl: duration,
+        rotateBefore: z.number().gt(0).lt(1),
       })
       .strict(),
     leaf: z
@@ -61,6 +64,7 @@ export const configSchema = z
         timeout: duration,
         keepPrevious: z.number().int().min(0).max(10),
         leaseTtl: duration,
+        leaseName: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/, { message: "must be a Docker config name" }),
       })
       .strict(),
     schedule: z

@@ -21,6 +21,9 @@ import { writeFileAtomic } from "../store/atomic-write.js";
 import type { CaStore } from "../store/ca-store.js";
 import { readKekFile } from "../store/kek-file.js";
 import type { Swarm } from "../swarm/swarm.js";
+import { caRotationServices, caRotationStatus, rotateCa, type CaRotationStatus } from "./ca-rotation.js";
+import { intermediateRotationDue } from "./ca-rotation-phase.js";
+import { readCaRotationRecord } from "./ca-rotation-record.js";
 import { gatherFleet } from "./fleet.js";
 import { renewalTime } from "./renewal-time.js";
 import { rotate, type RotationObserver, type ServiceOutcome } from "./rollout.js";
@@ -41,6 +44,8 @@ export interface ServingPlane {
   reconcile(p: { trigger: string; services?: string[] }): Promise<void>;
   /** The CA as loaded now (re-read from the store on every reconcile). */
   authority(): Authority | null;
+  /** The last or running CA rotation with services done / total (swarm mode); null when none ever ran. */
+  caRotation(): Promise<CaRotationStatus | null>;
 }
 
 export interface ApiServiceStatus {
@@ -225,8 +230,18 @@ export function createServingPlane(p: PlaneCreateParams): ServingPlane {
     return out;
   };
 
+  // One rotation at a time within this process: an API rotate and a scheduled or event reconcile wait for each other
+  // instead of failing on their own lease (which would drop an event's reconcile until the next schedule).
+  let exclusive: Promise<unknown> = Promise.resolve();
+  const oneAtATime = <T>(work: () => Promise<T>): Promise<T> => {
+    const next = exclusive.then(work, work);
+    exclusive = next.catch(() => undefined);
+    return next;
+  };
   const runRotate = (services: string[] | undefined, force: boolean, dryRun: boolean, trigger: string) =>
-    p.swarm ? swarmRotate(services, force, dryRun, trigger) : fileRotate(services, force, dryRun, trigger);
+    dryRun
+      ? p.swarm ? swarmRotate(services, force, dryRun, trigger) : fileRotate(services, force, dryRun, trigger)
+      : oneAtATime(() => (p.swarm ? swarmRotate(services, force, dryRun, trigger) : fileRotate(services, force, dryRun, trigger)));
   const listRows = () => (p.swarm ? swarmStatus() : fileStatus());
   const findRow = async (identity: string): Promise<ServiceStatusRow> => {
     const row = (await listRows()).find((r) => r.identity === identity);
@@ -234,8 +249,35 @@ export function createServingPlane(p: PlaneCreateParams): ServingPlane {
     return row;
   };
 
+  // Automatic CA rotation (swarm mode): an intermediate with less than ca.rotateBefore of its life left is rotated,
+  // one phase per reconcile, and a rotation in progress (started by `rotate-ca --step` or a crash) is carried on.
+  const advanceCaRotation = async (trigger: string): Promise<void> => {
+    const swarm = p.swarm;
+    if (!swarm) return;
+    const a = await load();
+    const record = readCaRotationRecord(a);
+    const inProgress = record !== null && record.phase !== "complete";
+    const due = intermediateRotationDue({ notBefore: a.intermediate.cert.notBefore, notAfter: a.intermediate.cert.notAfter, now: new Date(), rotateBefore: p.config.ca.rotateBefore });
+    if (!inProgress && !due) return;
+    const kek = await readKekFile(p.kekFile);
+    const deps = { swarm, store: p.store, kek, config: p.config, logger: p.logger, observer };
+    const report = await oneAtATime(() =>
+      withLease(swarm, { ttlSeconds: p.config.seconds.leaseTtl, name: p.config.rotation.leaseName, logger: p.logger }, (signal) => rotateCa(deps, { oneStep: true, trigger, signal })),
+    );
+    await load();
+    const done = report.finished[0];
+    audit.info({ trigger, rotation: report.rotation?.id, step: done?.step, phase: done?.phase, next: report.next }, "CA rotation step finished");
+  };
+
   return {
     authority: () => authority,
+    async caRotation() {
+      const a = await ca();
+      const record = readCaRotationRecord(a);
+      if (!record || !p.swarm) return caRotationStatus(a, record);
+      const fleet = await gatherFleet(p.swarm, a, p.config, { force: false, now: new Date() });
+      return caRotationStatus(a, record, caRotationServices(fleet));
+    },
     async ready() {
       try {
         await load();
@@ -287,6 +329,10 @@ export function createServingPlane(p: PlaneCreateParams): ServingPlane {
         await listRows().catch(() => undefined); // refresh expiry gauges
         if (failed.length === 0) p.metrics.reconcileSucceeded(new Date());
         log.info({ trigger: r.trigger, services: outcomes.length, changed: outcomes.filter((o) => o.result === "rotated" || o.result === "reattached").length, failed: failed.length }, "reconcile done");
+        await advanceCaRotation(r.trigger).catch((e: unknown) => {
+          if (e instanceof MtlsError && e.code === "lease-held") log.info({ trigger: r.trigger }, e.message);
+          else log.warn({ trigger: r.trigger, err: (e as Error).message }, "CA rotation step did not finish; retried on the next reconcile");
+        });
       } catch (e) {
         if (e instanceof MtlsError && e.code === "lease-held") log.info({ trigger: r.trigger }, e.message);
         else log.error({ trigger: r.trigger, err: (e as Error).message }, "reconcile failed");

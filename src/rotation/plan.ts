@@ -94,18 +94,17 @@ export function planService(input: PlanInput, p: PlanParams): PlanVerdict {
     }
     return { action: "issue", reason: "no-certificate", detail: "no certificate yet" };
   }
+  // A newer generation that already fits today's settings and CA (an interrupted rollout left it) is attached before
+  // any check that would issue: a resumed run never issues twice (e.g. after a crash mid CA rotation).
+  if (newestUsable && newestUsable.generation > current.generation) {
+    return { action: "attach", generation: newestUsable.generation, reason: "resume", detail: `finishing an interrupted rotation to generation ${newestUsable.generation}` };
+  }
   if (p.now >= current.notAfter) return { action: "issue", reason: "expired", detail: `certificate expired at ${current.notAfter.toISOString()}` };
   if (current.issuer !== p.issuer) return { action: "issue", reason: "issuer-changed", detail: "issued by an intermediate that no longer issues" };
   if (current.profile !== input.profile) return { action: "issue", reason: "settings-changed", detail: "labels changed the names, lifetime or algorithm" };
   const due = dueAt(current, p);
   if (p.now >= due) {
-    if (newestUsable && newestUsable.generation > current.generation) {
-      return { action: "attach", generation: newestUsable.generation, reason: "resume", detail: `finishing an interrupted rotation to generation ${newestUsable.generation}` };
-    }
     return { action: "issue", reason: "due", detail: `${left(current, p.now)} left of ${formatDuration((current.notAfter.getTime() - current.notBefore.getTime()) / 1000)}` };
-  }
-  if (newestUsable && newestUsable.generation > current.generation) {
-    return { action: "attach", generation: newestUsable.generation, reason: "resume", detail: `finishing an interrupted rotation to generation ${newestUsable.generation}` };
   }
   if (!input.bundleCurrent) return { action: "attach", generation: current.generation, reason: "bundle-changed", detail: "the trust bundle changed" };
   if (!input.refsExact) return { action: "attach", generation: current.generation, reason: "references-changed", detail: "secret targets, owner or mode changed" };

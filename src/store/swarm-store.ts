@@ -1,5 +1,5 @@
 import { MtlsError } from "../errors.js";
-import { generationOf, isManaged, kekId, LABEL, managedLabels, sharedObjectName } from "../swarm/managed-labels.js";
+import { generationOf, isManaged, kekId, LABEL, managedLabels } from "../swarm/managed-labels.js";
 import type { ConfigRecord, Swarm } from "../swarm/swarm.js";
 import { isNameConflict } from "../swarm/docker-error.js";
 import type { CaStore } from "./ca-store.js";
@@ -8,10 +8,22 @@ import type { CaStore } from "./ca-store.js";
 export const KEK_SECRET_NAME = "swarm-mtls-kek";
 /** Where the KEK secret appears inside the CA's own container. */
 export const KEK_MOUNT_PATH = `/run/secrets/${KEK_SECRET_NAME}`;
+/** Default name stem of the CA-state configs: `mtls.ca-state.v<N>`. */
+export const CA_STATE_NAME = "mtls.ca-state";
 /** How many superseded CA-state versions stay in the swarm (for audit and manual rollback). */
 const KEEP_CA_STATES = 3;
 
+/** Names of the swarm store's objects; one swarm can hold several independent CAs under different names. */
+export interface SwarmStoreOpenParams {
+  /** Name stem of the CA-state configs (`<caStateName>.v<N>`); default "mtls.ca-state". */
+  caStateName?: string;
+  /** Name of the key-encryption key secret; default "swarm-mtls-kek". */
+  kekSecretName?: string;
+}
+
 export interface SwarmStore extends CaStore {
+  /** Name of the key-encryption key secret. */
+  readonly kekSecretName: string;
   /** Creates the KEK secret from these bytes unless it exists; returns "created", "exists" or "mismatch". */
   ensureKekSecret(kek: Uint8Array): Promise<"created" | "exists" | "mismatch">;
   /** The CA-state configs, newest first (for backup, status and pruning). */
@@ -23,16 +35,21 @@ export interface SwarmStore extends CaStore {
  * KEK), the KEK itself in the secret `swarm-mtls-kek`. Configs are immutable, so a write is a new version; a
  * replacement CA task reads the newest and goes on where the last one stopped.
  */
-export function openSwarmStore(swarm: Swarm): SwarmStore {
+export function openSwarmStore(swarm: Swarm, p: SwarmStoreOpenParams = {}): SwarmStore {
+  const stateName = p.caStateName ?? CA_STATE_NAME;
+  const kekSecretName = p.kekSecretName ?? KEK_SECRET_NAME;
+  // Exact names only: another CA in the same swarm (another caStateName) is not ours.
+  const ours = new RegExp(`^${stateName.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\.v[1-9][0-9]*$`);
   const versions = async (): Promise<ConfigRecord[]> => {
     const all = await swarm.listConfigs({ label: [`${LABEL.managed}=true`, `${LABEL.kind}=ca-state`] });
     return all
-      .filter((c) => isManaged(c.labels, "ca-state") && generationOf(c.labels) !== null)
+      .filter((c) => isManaged(c.labels, "ca-state") && generationOf(c.labels) !== null && ours.test(c.name))
       .sort((a, b) => (generationOf(b.labels) as number) - (generationOf(a.labels) as number));
   };
   return {
     location: "swarm",
-    defaultKekFile: () => KEK_MOUNT_PATH,
+    kekSecretName,
+    defaultKekFile: () => `/run/secrets/${kekSecretName}`,
     caStateVersions: versions,
     async readCaState() {
       const newest = (await versions())[0];
@@ -44,7 +61,7 @@ export function openSwarmStore(swarm: Swarm): SwarmStore {
         throw new MtlsError("ca-exists", `a CA already exists in this swarm (config ${existing[0]?.name}); use --force to replace it`);
       }
       const generation = (existing[0] ? (generationOf(existing[0].labels) as number) : 0) + 1;
-      const name = sharedObjectName("ca-state", generation);
+      const name = `${stateName}.v${generation}`;
       try {
         await swarm.createConfig({ name, data: Buffer.from(doc, "utf8"), labels: managedLabels("ca-state", { [LABEL.generation]: generation }) });
       } catch (e) {
@@ -55,9 +72,9 @@ export function openSwarmStore(swarm: Swarm): SwarmStore {
     },
     async ensureKekSecret(kek) {
       const id = kekId(kek);
-      const found = await swarm.findSecret(KEK_SECRET_NAME);
+      const found = await swarm.findSecret(kekSecretName);
       if (found) return found.labels[LABEL.kekId] === id ? "exists" : "mismatch";
-      await swarm.createSecret({ name: KEK_SECRET_NAME, data: Buffer.from(Buffer.from(kek).toString("base64") + "\n"), labels: managedLabels("kek", { [LABEL.kekId]: id }) });
+      await swarm.createSecret({ name: kekSecretName, data: Buffer.from(Buffer.from(kek).toString("base64") + "\n"), labels: managedLabels("kek", { [LABEL.kekId]: id }) });
       return "created";
     },
   };

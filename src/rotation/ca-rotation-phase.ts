@@ -1,0 +1,115 @@
+/**
+ * Pure decisions of a CA rotation: which step runs next, what the authority looks like during each step, whether a
+ * step's rollout is finished, and whether `serve` should start a rotation on its own.
+ */
+import { certFingerprint, type Authority, type CaKeyPair } from "../ca/index.js";
+import type { CaRotation, CaRotationPhase, CaRotationRecord } from "./ca-rotation-record.js";
+
+/** The four steps; each ends in the phase of the same index in CA_ROTATION_PHASES. */
+export const CA_ROTATION_STEPS = ["prepare", "trust", "issue", "retire"] as const;
+export type CaRotationStep = (typeof CA_ROTATION_STEPS)[number];
+
+const PHASE_OF: Record<CaRotationStep, CaRotationPhase> = { prepare: "prepared", trust: "trusted", issue: "issued", retire: "complete" };
+
+/** The phase a step ends in. */
+export const phaseAfter = (step: CaRotationStep): CaRotationPhase => PHASE_OF[step];
+
+/** The step that runs next: `prepare` when no rotation is in progress (none yet, or the last one complete). */
+export function nextCaRotationStep(record: CaRotationRecord | null): CaRotationStep {
+  switch (record?.phase) {
+    case "prepared":
+      return "trust";
+    case "trusted":
+      return "issue";
+    case "issued":
+      return "retire";
+    default:
+      return "prepare";
+  }
+}
+
+/** The steps a run does: from the next one to `retire`, or only the next one with `--step`. */
+export function caRotationStepsToRun(record: CaRotationRecord | null, oneStep: boolean): CaRotationStep[] {
+  const from = CA_ROTATION_STEPS.indexOf(nextCaRotationStep(record));
+  const all = CA_ROTATION_STEPS.slice(from);
+  return oneStep ? all.slice(0, 1) : all;
+}
+
+/** What comes after this step, for "finished X, next Y" (`complete` after retire). */
+export function stepAfter(step: CaRotationStep): CaRotationStep | "complete" {
+  const i = CA_ROTATION_STEPS.indexOf(step);
+  return CA_ROTATION_STEPS[i + 1] ?? "complete";
+}
+
+const fp = (pair: CaKeyPair): string => certFingerprint(pair);
+
+/**
+ * The authority a step publishes (pure; applying it twice gives the same result, so a resumed step is the same step):
+ * - trust: a root rotation trusts the new root next to the old one (new first); an intermediate rotation changes nothing;
+ * - issue: the new intermediate issues; a root rotation sends the cross certificate after it in leaf chains;
+ * - retire: a root rotation drops the old root and the cross certificate.
+ */
+export function authorityForStep(a: Authority, r: CaRotation, step: Exclude<CaRotationStep, "prepare">): Authority {
+  const kind = r.record.kind;
+  const next: Authority = { ...a, roots: [...a.roots] };
+  if (kind === "root" && r.newRoot && (step === "trust" || step === "issue")) {
+    const newFp = fp(r.newRoot);
+    const existing = a.roots.find((x) => fp(x) === newFp);
+    next.roots = [existing ?? r.newRoot, ...a.roots.filter((x) => fp(x) !== newFp)];
+  }
+  if (step === "issue" || step === "retire") {
+    if (fp(a.intermediate) !== fp(r.newIntermediate)) next.intermediate = r.newIntermediate;
+    if (kind === "root" && step === "issue" && r.cross) next.chain = [r.cross];
+  }
+  if (kind === "root" && step === "retire") {
+    next.roots = next.roots.filter((x) => fp(x) !== r.record.oldRoot);
+    delete next.chain;
+  }
+  return next;
+}
+
+/** Fingerprints of what an authority publishes (roots, intermediate, chain): equal shapes need no new state. */
+export function authorityShape(a: Authority): string {
+  return [a.roots.map(fp).join(","), fp(a.intermediate), (a.chain ?? []).map(fp).join(",")].join("|");
+}
+
+/** One managed service as a CA rotation sees it. */
+export interface CaRotationServiceView {
+  service: string;
+  /** Issuer fingerprint of the generation the service mounts; null when it mounts none. */
+  issuer: string | null;
+  /** The service mounts the trust bundle the CA publishes now. */
+  bundleCurrent: boolean;
+}
+
+/** How far the fleet is: services on the current bundle and on the new intermediate, out of all managed ones. */
+export interface CaRotationProgress {
+  total: number;
+  onCurrentBundle: number;
+  onNewIntermediate: number;
+  /** Services a step still waits for (bundle for trust/retire, new leaf for issue). */
+  pending: string[];
+}
+
+/** Progress of a step over the managed services. Pure. */
+export function caRotationProgress(services: CaRotationServiceView[], newIntermediate: string, step: CaRotationStep): CaRotationProgress {
+  const onBundle = services.filter((s) => s.bundleCurrent);
+  const onNew = services.filter((s) => s.issuer === newIntermediate);
+  const pending =
+    step === "issue"
+      ? services.filter((s) => s.issuer !== newIntermediate)
+      : step === "trust" || step === "retire"
+        ? services.filter((s) => !s.bundleCurrent || (step === "retire" && s.issuer !== newIntermediate))
+        : [];
+  return { total: services.length, onCurrentBundle: onBundle.length, onNewIntermediate: onNew.length, pending: pending.map((s) => s.service).sort() };
+}
+
+/**
+ * Whether `serve` should rotate the intermediate by itself: less than `rotateBefore` (a fraction) of its lifetime is
+ * left. Pure.
+ */
+export function intermediateRotationDue(p: { notBefore: Date; notAfter: Date; now: Date; rotateBefore: number }): boolean {
+  const life = p.notAfter.getTime() - p.notBefore.getTime();
+  const left = p.notAfter.getTime() - p.now.getTime();
+  return life > 0 && left < life * p.rotateBefore;
+}
