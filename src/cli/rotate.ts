@@ -13,6 +13,16 @@ export interface RotateOptions {
   timeout?: string;
 }
 
+/** Environment variable read only by tests: `rollout:<step>` → the process kills itself right after that rollout step. */
+const CRASH_HOOK = "SWARM_MTLS_TEST_CRASH_AFTER";
+const ROLLOUT_STEPS = ["secrets-created", "spec-updated", "converged"] as const;
+
+function crashHook(spec: string | undefined): { afterStep?: (step: (typeof ROLLOUT_STEPS)[number]) => void } {
+  const [kind, step] = (spec ?? "").split(":");
+  if (kind !== "rollout" || !(ROLLOUT_STEPS as readonly string[]).includes(step ?? "")) return {};
+  return { afterStep: (s) => (s === step ? void process.kill(process.pid, "SIGKILL") : undefined) };
+}
+
 export async function runRotate(ctx: CliContext, services: string[], o: RotateOptions): Promise<RotationReport> {
   if (services.length === 0 && !o.all) throw badInput("name the services to rotate, or pass --all for every opted-in service");
   if (services.length > 0 && o.all) throw badInput("give service names or --all, not both");
@@ -35,7 +45,7 @@ export async function runRotate(ctx: CliContext, services: string[], o: RotateOp
         process.stderr.write(`${line}\n`);
       };
   const deps = { swarm, authority, config: ctx.config, logger: ctx.logger, observer: { progress } };
-  const params = { services: services.length ? services : undefined, force: o.force, concurrency, timeoutSeconds, trigger: "cli" };
+  const params = { services: services.length ? services : undefined, force: o.force, concurrency, timeoutSeconds, trigger: "cli", ...crashHook(ctx.env[CRASH_HOOK]) };
   if (o.dryRun) return rotate(deps, { ...params, dryRun: true });
   if (!ctx.json) process.stderr.write(`rotating ${services.length ? services.join(", ") : "every opted-in service"}${o.force ? " (forced)" : ""}\n`);
   return withLease(swarm, { ttlSeconds: ctx.config.seconds.leaseTtl, name: ctx.config.rotation.leaseName, logger: ctx.logger }, (signal) => rotate(deps, { ...params, signal }));

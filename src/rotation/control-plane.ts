@@ -29,46 +29,24 @@ import { renewalTime } from "./renewal-time.js";
 import { rotate, type RotationObserver, type ServiceOutcome } from "./rollout.js";
 import { statusRows, type ServiceStatusRow } from "./status-rows.js";
 import { withLease } from "./with-lease.js";
+import type { RotateRequest, RotationOutcome, ServiceStatus, SignCsrInput, SignedCsr } from "./serving-types.js";
 
 /** What `serve` exposes over HTTP (structurally the API's ControlPlane) plus the reconcile the scheduler runs. */
 export interface ServingPlane {
   ready(): Promise<{ ready: boolean; reason?: string }>;
   bundlePem(): Promise<string>;
   caInfo(): Promise<CaCertificateInfo[]>;
-  listServices(): Promise<ApiServiceStatus[]>;
-  getService(identity: string): Promise<ApiServiceStatus>;
-  rotate(identity: string | null, req: { force?: boolean; dryRun?: boolean }, actor: string): Promise<ApiRotationOutcome[]>;
+  listServices(): Promise<ServiceStatus[]>;
+  getService(identity: string): Promise<ServiceStatus>;
+  rotate(identity: string | null, req: RotateRequest, actor: string): Promise<RotationOutcome[]>;
   envoyBootstrap(identity: string): Promise<string>;
-  signCsr(p: { identity: string; csrPem: string; ttlSeconds?: number; dnsNames?: string[] }, actor: string): Promise<{ chainPem: string; serial: string; notAfter: string; bundlePem: string }>;
+  signCsr(p: SignCsrInput, actor: string): Promise<SignedCsr>;
   /** One reconcile (start, schedule, event); never throws, logs instead. */
   reconcile(p: { trigger: string; services?: string[] }): Promise<void>;
   /** The CA as loaded now (re-read from the store on every reconcile). */
   authority(): Authority | null;
   /** The last or running CA rotation with services done / total (swarm mode); null when none ever ran. */
   caRotation(): Promise<CaRotationStatus | null>;
-}
-
-export interface ApiServiceStatus {
-  identity: string;
-  service: string;
-  generation: number;
-  serial: string | null;
-  notAfter: string | null;
-  secondsLeft: number | null;
-  nextRotation: string | null;
-  issuer: string | null;
-  state: "ok" | "due" | "missing" | "error";
-  reason?: string;
-}
-
-export interface ApiRotationOutcome {
-  identity: string;
-  service: string;
-  action: "rotated" | "reattached" | "skipped" | "failed" | "planned";
-  reason: string;
-  generationBefore: number;
-  generationAfter: number;
-  error?: string;
 }
 
 export interface PlaneMetrics {
@@ -91,11 +69,11 @@ export interface PlaneCreateParams {
   dataDir?: string;
 }
 
-function toApiStatus(r: ServiceStatusRow): ApiServiceStatus {
+function toApiStatus(r: ServiceStatusRow): ServiceStatus {
   return { ...r, identity: r.identity ?? r.service, generation: r.generation ?? 0, reason: r.reason || undefined };
 }
 
-function toApiOutcome(o: ServiceOutcome): ApiRotationOutcome {
+function toApiOutcome(o: ServiceOutcome): RotationOutcome {
   const action = o.result === "up-to-date" ? "skipped" : o.result === "invalid" ? "failed" : o.result;
   return {
     identity: o.identity ?? o.service,
