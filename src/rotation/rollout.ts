@@ -106,25 +106,27 @@ function secretAttachments(want: ServiceIdentity, crt: SecretRecord, key: Secret
 }
 
 /** Ensures a bundle secret with exactly the CA's trust bundle exists; returns it. */
-async function ensureBundle(swarm: Swarm, fleet: Fleet): Promise<SecretRecord> {
+async function ensureBundle(swarm: Swarm, fleet: Fleet, caName: string): Promise<SecretRecord> {
   if (fleet.bundle.secret) return fleet.bundle.secret;
   const newest = fleet.secrets.bundles[0];
-  const generation = (newest ? (generationOf(newest.labels) as number) : 0) + 1;
-  const name = sharedObjectName("bundle", generation);
-  const labels = managedLabels("bundle", { [LABEL.generation]: generation, [LABEL.fingerprint]: fleet.bundle.fingerprint });
-  let record: SecretRecord;
-  try {
-    record = { id: await swarm.createSecret({ name, data: Buffer.from(fleet.bundle.pem), labels }), name, labels, version: 0 };
-  } catch (err) {
-    // Another rotator (another lease name, or the CA service) published the same bundle a moment ago: use it.
-    const theirs = isNameConflict(err) ? await swarm.findSecret(name) : null;
-    if (!theirs || theirs.labels[LABEL.fingerprint] !== fleet.bundle.fingerprint) throw err;
-    record = theirs;
+  let generation = (newest ? (generationOf(newest.labels) as number) : 0) + 1;
+  let record: SecretRecord | null = null;
+  // Bundle names are one sequence per swarm. When the name is taken, it is either the same bundle published a
+  // moment ago by another rotator (use it) or another CA's bundle in the same swarm (take the next number).
+  for (let attempt = 0; record === null; attempt++, generation++) {
+    const name = sharedObjectName("bundle", generation);
+    const labels = managedLabels("bundle", { [LABEL.generation]: generation, [LABEL.fingerprint]: fleet.bundle.fingerprint, [LABEL.ca]: caName });
+    try {
+      record = { id: await swarm.createSecret({ name, data: Buffer.from(fleet.bundle.pem), labels }), name, labels, version: 0 };
+    } catch (err) {
+      const theirs = isNameConflict(err) ? await swarm.findSecret(name) : null;
+      if (!theirs || attempt >= 5) throw err;
+      if (theirs.labels[LABEL.fingerprint] === fleet.bundle.fingerprint) record = theirs;
+    }
   }
-  const id = record.id;
   fleet.bundle.secret = record;
   fleet.secrets.bundles.unshift(record);
-  fleet.secrets.byId.set(id, record);
+  fleet.secrets.byId.set(record.id, record);
   return record;
 }
 
@@ -170,7 +172,7 @@ export async function rotate(deps: RotationDeps, p: RotateParams = {}): Promise<
   const needsWork = work.filter((e) => e.verdict?.action !== "none");
   for (const e of work.filter((x) => x.verdict?.action === "none")) outcomes.push(plannedOutcome(e, false));
   if (needsWork.length > 0) {
-    const bundle = await ensureBundle(deps.swarm, fleet);
+    const bundle = await ensureBundle(deps.swarm, fleet, deps.config.caStateName);
     const concurrency = p.concurrency ?? deps.config.rotation.concurrency;
     await pool(needsWork, concurrency, async (e) => {
       if (p.signal?.aborted) {
@@ -191,7 +193,7 @@ export async function rotate(deps: RotationDeps, p: RotateParams = {}): Promise<
       if (o.result === "failed") audit.warn({ ...line, error: o.error }, "rotation failed");
       else audit.info(line, o.result === "rotated" ? "certificate rotated" : "references re-attached");
     });
-    pruned.push(...(await pruneBundles(deps.swarm, deps.config.rotation.keepPrevious, fleet.bundle.secret?.id ?? null)));
+    pruned.push(...(await pruneBundles(deps.swarm, deps.config.rotation.keepPrevious, fleet.bundle.secret?.id ?? null, deps.config.caStateName)));
   }
   log.debug({ services: outcomes.length }, "reconcile finished");
   const order = new Map(fleet.entries.map((e, i) => [e.service.name, i]));
@@ -427,12 +429,12 @@ async function removeSecrets(swarm: Swarm, secrets: SecretRecord[]): Promise<voi
   for (const s of secrets) await swarm.removeSecret(s.id).catch(() => undefined);
 }
 
-/** Removes trust bundles that no service references, keeping the current one and `keep` older ones. */
-async function pruneBundles(swarm: Swarm, keep: number, currentId: string | null): Promise<string[]> {
+/** Removes this CA's trust bundles that no service references, keeping the current one and `keep` older ones. */
+async function pruneBundles(swarm: Swarm, keep: number, currentId: string | null, caName: string): Promise<string[]> {
   const [services, bundles] = await Promise.all([swarm.listServices(), swarm.listSecrets({ label: [`${LABEL.managed}=true`, `${LABEL.kind}=bundle`] })]);
   const referenced = new Set(services.flatMap((s) => s.secretRefs.map((r) => r.SecretID)));
   const older = bundles
-    .filter((b) => b.id !== currentId && generationOf(b.labels) !== null)
+    .filter((b) => b.id !== currentId && generationOf(b.labels) !== null && (b.labels[LABEL.ca] ?? caName) === caName)
     .sort((a, b) => (generationOf(b.labels) as number) - (generationOf(a.labels) as number));
   const removed: string[] = [];
   for (const b of older.slice(keep)) {

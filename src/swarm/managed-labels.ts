@@ -16,6 +16,8 @@ export const LABEL = {
   issuer: "io.swarm-mtls.issuer",
   /** Hash of the settings the leaf was issued for (names, algorithm, ttl): a change means re-issue. */
   profile: "io.swarm-mtls.profile",
+  /** Which CA (its caStateName) published a trust bundle: several CAs may share one swarm. */
+  ca: "io.swarm-mtls.ca",
   /** Hash of the key-encryption key (a hash of a 256-bit random key reveals nothing) on the KEK secret / CA state. */
   kekId: "io.swarm-mtls.kek-id",
 } as const;

@@ -37,7 +37,7 @@ t.test("a busybox service gets its new certificate secret; nothing else in the s
   const key1 = await swarm.createSecret({ name: `${prefix}.api.key.v1`, data: Buffer.from("KEY-ONE\n") });
   await swarm.createSecret({ name: `${prefix}.db-password`, data: Buffer.from("pw\n") });
   const id = await createService(name, [
-    "--replicas", "2", "--env", "A=1", "--label", "mtls.enable=true", "--mount", "type=tmpfs,dst=/scratch",
+    "--replicas", "2", "--env", "A=1", "--label", "example.enable=true", "--mount", "type=tmpfs,dst=/scratch",
     "--secret", `source=${prefix}.api.crt.v1,target=tls.crt`,
     "--secret", `source=${prefix}.api.key.v1,target=tls.key,uid=101,gid=101,mode=0400`,
     "--secret", `source=${prefix}.db-password,target=db-password`,
