@@ -1,0 +1,41 @@
+# swarm-mtls — the production image: `swarm-mtls serve` (CA, rotation, HTTP API on 0.0.0.0:8443).
+#
+#   docker build -t swarm-mtls:0.1.0 .
+#
+# No secret is baked in: the key-encryption key comes from the Swarm secret swarm-mtls-kek, mounted at
+# /run/secrets/swarm-mtls-kek, the admin token from a secret file (--admin-token-file / api.adminTokenFile).
+# scripts/build-local-images.sh builds the same /app (dist/src, config/, package.json, production node_modules)
+# without a registry, for the end-to-end test.
+#
+# User: root. The service talks to the Docker API through /var/run/docker.sock, which only root (or the host's
+# docker group) may open — and that socket is root on the host whatever the user in the container. Mount it into
+# this one service only, keep it on managers (node.role == manager), or point DOCKER_HOST at a TLS-protected API
+# (DOCKER_TLS_VERIFY=1, DOCKER_CERT_PATH with ca.pem, cert.pem, key.pem). Without the socket (the file store,
+# `--store file:/data`) it can run as the unprivileged user `node`: `docker run --user node ...`.
+
+FROM node:20-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+COPY scripts ./scripts
+RUN npx tsc -p tsconfig.json
+# Production dependencies only, in place of the build's node_modules.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+FROM node:20-slim
+ENV NODE_ENV=production \
+    SWARM_MTLS_API_LISTEN=0.0.0.0:8443
+WORKDIR /app
+COPY --from=build /src/package.json ./package.json
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/dist/src ./dist/src
+COPY config ./config
+EXPOSE 8443
+# Liveness of the API on loopback, over HTTPS (swarm mode) or HTTP (file store): no curl in slim images.
+# The certificate is not verified here on purpose: this only asks "does the process answer /healthz".
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "const p=(process.env.SWARM_MTLS_API_LISTEN||'').split(':').pop()||'8443';const get=(m)=>new Promise((ok,ko)=>require(m).get({host:'127.0.0.1',port:p,path:'/healthz',rejectUnauthorized:false,timeout:4000},(r)=>ok(r.statusCode)).on('error',ko));get('https').catch(()=>get('http')).then((s)=>process.exit(s===200?0:1),()=>process.exit(1))"]
+ENTRYPOINT ["node", "/app/dist/src/cli/main.js"]
+CMD ["serve"]
