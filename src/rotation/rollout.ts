@@ -8,7 +8,7 @@ import type { SecretReference, ServiceSpec } from "../swarm/docker-types.js";
 import { generationOf, identityObjectName, LABEL, managedLabels, sharedObjectName } from "../swarm/managed-labels.js";
 import { patchServiceSecrets, type SecretAttachment } from "../swarm/patch-service-secrets.js";
 import { patchServiceConfigs, type ConfigAttachment } from "../swarm/patch-service-configs.js";
-import { rolloutDeadlineMs } from "../swarm/rollout-deadline.js";
+import { rolloutDeadlineMs, rolloutSettleMs } from "../swarm/rollout-deadline.js";
 import type { SecretRecord, ServiceRecord, Swarm } from "../swarm/swarm.js";
 import { startFirstWithHostPorts, withStopFirstUpdates } from "../swarm/update-order.js";
 import { updateServiceWithRetry } from "../swarm/update-service-with-retry.js";
@@ -170,7 +170,13 @@ export async function rotate(deps: RotationDeps, p: RotateParams = {}): Promise<
   }
 
   const needsWork = work.filter((e) => e.verdict?.action !== "none");
-  for (const e of work.filter((x) => x.verdict?.action === "none")) outcomes.push(plannedOutcome(e, false));
+  for (const e of work.filter((x) => x.verdict?.action === "none")) {
+    outcomes.push(plannedOutcome(e, false));
+    // A run that died between its update and its prune left superseded generations: prune them now (under the lease).
+    const attached = e.attached?.generation;
+    const gens = e.identity ? fleet.secrets.byIdentity.get(e.identity.identity)?.crt.size ?? 0 : 0;
+    if (e.identity && attached != null && gens > 1 + deps.config.rotation.keepPrevious) await pruneGenerations(deps.swarm, fleet, e.identity.identity, attached, deps.config.rotation.keepPrevious, log);
+  }
   if (needsWork.length > 0) {
     const bundle = await ensureBundle(deps.swarm, fleet, deps.config.caStateName);
     const concurrency = p.concurrency ?? deps.config.rotation.concurrency;
@@ -334,6 +340,7 @@ async function rollOne(deps: RotationDeps, fleet: Fleet, e: FleetEntry, bundle: 
     fromVersion: update.updatedFromVersion,
     expectSecretIds: attachments.map((a) => a.secretId),
     expectConfigIds: configAttachments.map((a) => a.configId),
+    settleMs: rolloutSettleMs(update.before.spec),
     deadlineMs,
     signal: p.signal,
     onProgress: (r) => progress("converging", `${r.runningNew}/${r.desired} tasks on generation ${generation}${r.reason ? ` (${r.reason})` : ""}`),
@@ -351,20 +358,7 @@ async function rollOne(deps: RotationDeps, fleet: Fleet, e: FleetEntry, bundle: 
   if (warnings.includes(HOST_PORT_WARNING)) await restoreUpdateOrder(swarm, e.service.id, update.before.spec).catch((err: unknown) => log.warn({ err: (err as Error).message }, "could not restore the update order"));
   await p.afterStep?.("converged", name);
 
-  // Prune: superseded generations nobody references (keep `keepPrevious` for rollback).
-  const referenced = new Set<number>();
-  const services = await swarm.listServices();
-  for (const s of services) {
-    for (const ref of s.secretRefs) {
-      const sec = ref.SecretID ? fleet.secrets.byId.get(ref.SecretID) : undefined;
-      if (sec && sec.labels[LABEL.identity] === want.identity) referenced.add(generationOf(sec.labels) as number);
-    }
-  }
-  const allGens = new Set<number>([...(mine?.crt.keys() ?? []), ...(mine?.key.keys() ?? []), generation]);
-  const prune = generationsToPrune({ generations: [...allGens], attached: generation, keepPrevious: config.rotation.keepPrevious, referenced });
-  for (const g of prune) {
-    for (const s of [mine?.crt.get(g), mine?.key.get(g)]) if (s) await swarm.removeSecret(s.id).catch((err: unknown) => log.warn({ secret: s.name, err: (err as Error).message }, "could not prune"));
-  }
+  await pruneGenerations(swarm, fleet, want.identity, generation, config.rotation.keepPrevious, log);
   await pruneEnvoyConfigs(swarm, fleet, want.identity, envoy?.id ?? null, config.rotation.keepPrevious);
   return {
     ...base,
@@ -375,6 +369,27 @@ async function rollOne(deps: RotationDeps, fleet: Fleet, e: FleetEntry, bundle: 
     warnings,
     timings,
   };
+}
+
+/**
+ * Deletes the identity's superseded generations nobody references (keeps `keepPrevious` below `generation` for
+ * rollback). Also run for up-to-date services: a run that died after its update left the older ones behind.
+ */
+async function pruneGenerations(swarm: Swarm, fleet: Fleet, identity: string, generation: number, keepPrevious: number, log: RotationDeps["logger"]): Promise<void> {
+  const mine = fleet.secrets.byIdentity.get(identity);
+  const referenced = new Set<number>();
+  const services = await swarm.listServices();
+  for (const s of services) {
+    for (const ref of s.secretRefs) {
+      const sec = ref.SecretID ? fleet.secrets.byId.get(ref.SecretID) : undefined;
+      if (sec && sec.labels[LABEL.identity] === identity) referenced.add(generationOf(sec.labels) as number);
+    }
+  }
+  const allGens = new Set<number>([...(mine?.crt.keys() ?? []), ...(mine?.key.keys() ?? []), generation]);
+  const prune = generationsToPrune({ generations: [...allGens], attached: generation, keepPrevious, referenced });
+  for (const g of prune) {
+    for (const s of [mine?.crt.get(g), mine?.key.get(g)]) if (s) await swarm.removeSecret(s.id).catch((err: unknown) => log.warn({ secret: s.name, err: (err as Error).message }, "could not prune"));
+  }
 }
 
 /** Finds the managed Envoy config with exactly this content for the identity, or creates the next version. */

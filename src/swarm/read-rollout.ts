@@ -15,6 +15,13 @@ export interface RolloutReadParams {
   expectConfigIds?: string[];
   /** New tasks that failed before the rollout is called failed (restart loops). Default 3. */
   maxNewTaskFailures?: number;
+  /**
+   * How long every new task must have been running before the rollout counts as converged (Swarm's own update
+   * monitor): a task that starts and crashes a moment later must not pass for converged. Default 0.
+   */
+  settleMs?: number;
+  /** The time of this reading, ms since the epoch (for `settleMs`). Default Date.now(). */
+  nowMs?: number;
 }
 
 export interface FailedTask {
@@ -107,7 +114,11 @@ export function readRollout(p: RolloutReadParams): RolloutReading {
     return { state: "failed", reason: withTask(`${failedNew.length} new tasks failed`), ...base };
   }
   if (runningNew >= desired && old === 0 && liveNew.every((t) => t.state === "running")) {
-    return { state: "converged", ...base };
+    const settle = p.settleMs ?? 0;
+    const now = p.nowMs ?? Date.now();
+    const young = liveNew.filter((t) => t.updatedAt !== undefined && now - t.updatedAt.getTime() < settle);
+    if (young.length === 0) return { state: "converged", ...base };
+    return { state: "pending", reason: `${young.length} new task(s) running for less than ${Math.round(settle / 1000)}s (watching for a crash)`, ...base };
   }
   const waiting = newest(liveNew.filter((t) => t.state !== "running" && t.err));
   const reason = waiting

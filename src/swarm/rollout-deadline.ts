@@ -42,3 +42,12 @@ export function rolloutDeadlineMs(spec: ServiceSpec, p: RolloutDeadlineParams = 
   const total = Math.ceil(batches * perBatch);
   return Math.min(cap, Math.max(floor, total));
 }
+
+/**
+ * How long a new task must run before swarm-mtls believes it: the service's UpdateConfig.Monitor (Swarm's own
+ * "watch for a failure" window, engine default 5 s), bounded to 1–30 s. Pure.
+ */
+export function rolloutSettleMs(spec: ServiceSpec): number {
+  const monitor = spec.UpdateConfig?.Monitor !== undefined ? spec.UpdateConfig.Monitor / NS_PER_MS : DEFAULT_MONITOR_MS;
+  return Math.min(30_000, Math.max(1_000, monitor));
+}

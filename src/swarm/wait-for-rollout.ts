@@ -22,6 +22,8 @@ export interface RolloutWaitParams {
   maxPollMs?: number;
   /** New-task failures that make the rollout failed. Default 3. */
   maxNewTaskFailures?: number;
+  /** How long new tasks must run before the rollout counts as converged (see readRollout). Default 0. */
+  settleMs?: number;
   /** Injectable sleep. Default: timers/promises. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Injectable clock in ms. Default Date.now. */
@@ -58,6 +60,7 @@ export async function waitForRollout(swarm: Swarm, p: RolloutWaitParams): Promis
       expectSecretIds: p.expectSecretIds,
       ...(p.expectConfigIds ? { expectConfigIds: p.expectConfigIds } : {}),
       ...(p.maxNewTaskFailures !== undefined ? { maxNewTaskFailures: p.maxNewTaskFailures } : {}),
+      ...(p.settleMs !== undefined ? { settleMs: p.settleMs, nowMs: now() } : {}),
     });
     p.onProgress?.(reading);
     if (reading.state !== "pending") return { ...reading, timedOut: false, polls };

@@ -107,3 +107,13 @@ t.test("captured trap: UpdateStatus 'completed' while the new task stays pending
   t.equal(r.old, 0, "the old task is gone too: nothing serves");
   t.match(r.reason, /is pending: no suitable node \(host-mode port already in use on 1 node\)/);
 });
+
+t.test("a new task that has run for less than the monitor window is not yet converged (it may crash a moment later)", async (t) => {
+  const ts = tasks("rich-updated");
+  const newest = Math.max(...ts.filter((x) => x.desiredState === "running").map((x) => x.updatedAt?.getTime() ?? 0));
+  const params = { service: service("rich-updated"), tasks: ts, fromVersion: scenarios.fromVersion.rich, expectSecretIds: newIds, settleMs: 5000 };
+  const young = readRollout({ ...params, nowMs: newest + 1000 });
+  t.equal(young.state, "pending");
+  t.match(young.reason, /running for less than 5s/);
+  t.equal(readRollout({ ...params, nowMs: newest + 5000 }).state, "converged", "after the window it is converged");
+});
