@@ -195,6 +195,11 @@ t.test("the API shows the service, its expiry metric and the trust bundle", asyn
 });
 
 t.test("a redeploy that drops the secrets (as docker stack deploy does) is repaired at the same generation", async (t) => {
+  // serve's first rollout may still be watching the new task (monitor window) although the refs are mounted: a
+  // redeploy in that window is someone else changing the service mid-rollout, which rolls back. Redeploy after it.
+  await until("serve's rollout to finish (lease released)", 60_000, async () =>
+    (await docker("config", "ls", "-q", "--filter", `name=${leaseName}`)).trim() === "" ? true : undefined,
+  );
   const before = await secretRefs(svc);
   t.equal(before.length, 3);
   await docker("service", "update", "-d", ...before.flatMap((r) => ["--secret-rm", r.SecretName]), svc);
