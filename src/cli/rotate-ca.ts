@@ -1,11 +1,10 @@
-import { parseDuration } from "../config/duration.js";
-import { badInput } from "../errors.js";
 import { rotateCa, type CaRotationReport, type CaRotationStatus } from "../rotation/ca-rotation.js";
 import { CA_ROTATION_PHASES, type CaRotationPhase } from "../rotation/ca-rotation-record.js";
 import { CA_ROTATION_STEPS, type CaRotationStep } from "../rotation/ca-rotation-phase.js";
 import { withLease } from "../rotation/with-lease.js";
 import { readKekFile } from "../store/kek-file.js";
 import type { CliContext } from "./context.js";
+import { parseRolloutOptions, progressPrinter } from "./rollout-options.js";
 
 export interface RotateCaOptions {
   root?: boolean;
@@ -30,24 +29,11 @@ function crashHooks(spec: string | undefined): { afterPhase?: (p: CaRotationPhas
 }
 
 export async function runRotateCa(ctx: CliContext, o: RotateCaOptions): Promise<CaRotationReport> {
-  let concurrency: number | undefined;
-  if (o.concurrency !== undefined) {
-    concurrency = Number(o.concurrency);
-    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw badInput(`--concurrency: '${o.concurrency}' must be a whole number from 1 to 64`);
-  }
-  const timeoutSeconds = o.timeout ? parseDuration(o.timeout, "--timeout") : undefined;
+  const { concurrency, timeoutSeconds } = parseRolloutOptions(o);
   const swarm = await ctx.swarm();
   const store = await ctx.store();
   const kek = await readKekFile(ctx.kekFile(store));
-  const last = new Map<string, string>();
-  const progress = ctx.json
-    ? undefined
-    : (pr: { service: string; step: string; detail: string }) => {
-        const line = `  ${pr.service}: ${pr.step} ${pr.detail}`;
-        if (last.get(pr.service) === line) return;
-        last.set(pr.service, line);
-        process.stderr.write(`${line}\n`);
-      };
+  const progress = progressPrinter(ctx.json);
   const deps = { swarm, store, kek, config: ctx.config, logger: ctx.logger, observer: { progress } };
   const params = { kind: o.root ? ("root" as const) : undefined, oneStep: o.step === true, concurrency, timeoutSeconds, trigger: "cli", ...crashHooks(ctx.env[CRASH_HOOK]) };
   if (o.dryRun) return rotateCa(deps, { ...params, dryRun: true });

@@ -1,8 +1,8 @@
-import { parseDuration } from "../config/duration.js";
 import { badInput } from "../errors.js";
 import { rotate, type RotationReport, type ServiceOutcome } from "../rotation/rollout.js";
 import { withLease } from "../rotation/with-lease.js";
 import type { CliContext } from "./context.js";
+import { parseRolloutOptions, progressPrinter } from "./rollout-options.js";
 import { table } from "./output.js";
 
 export interface RotateOptions {
@@ -26,24 +26,10 @@ function crashHook(spec: string | undefined): { afterStep?: (step: (typeof ROLLO
 export async function runRotate(ctx: CliContext, services: string[], o: RotateOptions): Promise<RotationReport> {
   if (services.length === 0 && !o.all) throw badInput("name the services to rotate, or pass --all for every opted-in service");
   if (services.length > 0 && o.all) throw badInput("give service names or --all, not both");
-  let concurrency: number | undefined;
-  if (o.concurrency !== undefined) {
-    concurrency = Number(o.concurrency);
-    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw badInput(`--concurrency: '${o.concurrency}' must be a whole number from 1 to 64`);
-  }
-  const timeoutSeconds = o.timeout ? parseDuration(o.timeout, "--timeout") : undefined;
+  const { concurrency, timeoutSeconds } = parseRolloutOptions(o);
   const swarm = await ctx.swarm();
   const { authority } = await ctx.authority();
-  // Progress on stderr, one line per change (the convergence wait polls every second or so).
-  const last = new Map<string, string>();
-  const progress = ctx.json
-    ? undefined
-    : (pr: { service: string; step: string; detail: string }) => {
-        const line = `  ${pr.service}: ${pr.step} ${pr.detail}`;
-        if (last.get(pr.service) === line) return;
-        last.set(pr.service, line);
-        process.stderr.write(`${line}\n`);
-      };
+  const progress = progressPrinter(ctx.json);
   const deps = { swarm, authority, config: ctx.config, logger: ctx.logger, observer: { progress } };
   const params = { services: services.length ? services : undefined, force: o.force, concurrency, timeoutSeconds, trigger: "cli", ...crashHook(ctx.env[CRASH_HOOK]) };
   if (o.dryRun) return rotate(deps, { ...params, dryRun: true });
