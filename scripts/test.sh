@@ -16,19 +16,24 @@ npx tsc -p tsconfig.json
 echo "== typecheck (sources and tests)" >&2
 npx tsc -p tsconfig.test.json
 # One CA in the test swarm, shared by every integration test (each test isolates itself with its own label prefix
-# and lease name). Its key-encryption key stays in .test-swarm/ (git-ignored).
+# and lease name). It has names of its own (config mtls.test-<id>.ca-state.v<N>, secret swarm-mtls-kek-test-<id>), so
+# it never touches another CA in the swarm: an operator's, or one an earlier checkout made whose KEK is gone. Its id
+# and key-encryption key stay in .test-swarm/ (git-ignored); test/helpers/cli.ts testCa() reads them.
 export SWARM_MTLS_TEST_DIR="${SWARM_MTLS_TEST_DIR:-$PWD/.test-swarm}"
 mkdir -p "$SWARM_MTLS_TEST_DIR"
+chmod 0700 "$SWARM_MTLS_TEST_DIR"
 if [[ "${SWARM_MTLS_NO_SANDBOX:-}" != "1" ]]; then
-  ca_state=$(docker config ls -q --filter label=io.swarm-mtls.kind=ca-state)
-  if [[ -z "$ca_state" ]]; then
-    echo "== test CA (new)" >&2
-    rm -f "$SWARM_MTLS_TEST_DIR/kek"
-    docker secret rm swarm-mtls-kek >/dev/null 2>&1 || true
-    node dist/src/cli/main.js init --store swarm --kek-file "$SWARM_MTLS_TEST_DIR/kek" --trust-domain test.swarm >/dev/null
-  elif [[ ! -f "$SWARM_MTLS_TEST_DIR/kek" ]]; then
-    echo "this swarm has a CA the tests did not make ($SWARM_MTLS_TEST_DIR/kek missing): run the tests on the sandbox swarm" >&2
-    exit 1
+  ca_id=$(cat "$SWARM_MTLS_TEST_DIR/ca-id" 2>/dev/null || true)
+  if [[ -n "$ca_id" && -f "$SWARM_MTLS_TEST_DIR/kek" ]] \
+    && docker config ls --format '{{.Name}}' | grep -q "^mtls\.test-${ca_id}\.ca-state\.v"; then
+    echo "== test CA mtls.test-${ca_id} (reused)" >&2
+  else
+    ca_id=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
+    echo "== test CA mtls.test-${ca_id} (new)" >&2
+    rm -f "$SWARM_MTLS_TEST_DIR/kek" "$SWARM_MTLS_TEST_DIR/ca-id"
+    SWARM_MTLS_CA_STATE_NAME="mtls.test-${ca_id}.ca-state" SWARM_MTLS_KEK_SECRET_NAME="swarm-mtls-kek-test-${ca_id}" \
+      node dist/src/cli/main.js init --store swarm --kek-file "$SWARM_MTLS_TEST_DIR/kek" --trust-domain test.swarm >/dev/null
+    echo "$ca_id" >"$SWARM_MTLS_TEST_DIR/ca-id"
   fi
 fi
 echo "== tests" >&2

@@ -6,8 +6,8 @@
  * concurrent wall time to one service's rotation. Removes everything it made at the end, also on Ctrl-C.
  *
  * Run: npm run bench:rotate -- --services 20   (needs the sandbox swarm and its CA: scripts/test.sh makes both)
- * Options: --services <n> (default 20), --concurrency <n> (default n), --kek-file <file> (default
- * SWARM_MTLS_KEK_FILE, else .test-swarm/kek), --stop-grace <s> (default 1).
+ * Options: --services <n> (default 20), --concurrency <n> (default n); the CA is the sandbox's test CA (SWARM_MTLS_TEST_DIR,
+ * default .test-swarm/), --stop-grace <s> (default 1).
  */
 import "reflect-metadata";
 import { randomBytes } from "node:crypto";
@@ -16,6 +16,7 @@ import { existsSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { sandboxCa } from "../sandbox-ca.js";
 import { createCliContext } from "../../src/cli/context.js";
 import { LABEL } from "../../src/swarm/managed-labels.js";
 import type { Swarm } from "../../src/swarm/swarm.js";
@@ -90,14 +91,13 @@ async function main(): Promise<void> {
   const n = positiveInt("--services", 20);
   const concurrency = positiveInt("--concurrency", n);
   const stopGrace = positiveInt("--stop-grace", 1);
-  const kekFile = arg("--kek-file") ?? process.env.SWARM_MTLS_KEK_FILE ?? join(REPO, ".test-swarm/kek");
-  if (!existsSync(kekFile)) throw new Error(`key-encryption key ${kekFile} not found: run scripts/test.sh once (it makes the sandbox swarm's CA), or pass --kek-file`);
+  const ca = sandboxCa(REPO);
+  if (!ca.id || !existsSync(ca.kekFile)) throw new Error(`no sandbox CA (${ca.kekFile}): run scripts/test.sh once, it makes the sandbox swarm and its CA`);
   const tag = randomBytes(3).toString("hex");
   const prefix = `b${tag}.`;
   const env = {
     ...process.env,
-    SWARM_MTLS_STORE: "swarm",
-    SWARM_MTLS_KEK_FILE: kekFile,
+    ...ca.env,
     SWARM_MTLS_LABEL_PREFIX: prefix,
     SWARM_MTLS_ROTATION_LEASE_NAME: `mtls.lock.bench-${tag}`,
   };

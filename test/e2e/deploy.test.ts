@@ -30,7 +30,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import t from "tap";
 import { parseDocument } from "yaml";
-import { REPO, runCli, swarmTestEnv } from "../helpers/cli.js";
+import { REPO, runCli, swarmTestEnv, testCa } from "../helpers/cli.js";
 
 const run = promisify(execFile);
 const STACK = "mtlse2e";
@@ -86,8 +86,9 @@ const state = await docker("info", "--format", "{{.Swarm.LocalNodeState}} {{.Swa
 if (state.trim() !== "active true") throw new Error(`${NO_SWARM} (swarm state: '${state.trim()}')`);
 const world = swarmTestEnv();
 if (!existsSync(world.env.SWARM_MTLS_KEK_FILE as string)) throw new Error(`no test CA (${world.env.SWARM_MTLS_KEK_FILE} missing): run scripts/test.sh once`);
-if (!(await docker("secret", "ls", "--format", "{{.Name}}", "--filter", "name=swarm-mtls-kek")).split("\n").includes("swarm-mtls-kek")) {
-  throw new Error("the secret swarm-mtls-kek is missing: `swarm-mtls init --store swarm --kek-file F` makes it (scripts/test.sh does)");
+const ca = testCa();
+if (!(await docker("secret", "ls", "--format", "{{.Name}}", "--filter", `name=${ca.kekSecretName}`)).split("\n").includes(ca.kekSecretName)) {
+  throw new Error(`the secret ${ca.kekSecretName} is missing: scripts/test.sh makes the test CA (swarm-mtls init --store swarm)`);
 }
 
 // ---- the swarm's CA, as the CLI shows it (the trust anchor for everything below) ----
@@ -118,6 +119,12 @@ const stackFile = join(dir, "docker-compose.test.yml");
     }
   }
   doc.setIn(["services", "ca", "environment", "SWARM_MTLS_LABEL_PREFIX"], PREFIX);
+  // The test CA has names of its own (see testCa()): the CA service reads that CA and mounts its key-encryption key.
+  doc.setIn(["services", "ca", "environment", "SWARM_MTLS_CA_STATE_NAME"], ca.caStateName);
+  doc.setIn(["services", "ca", "environment", "SWARM_MTLS_KEK_SECRET_NAME"], ca.kekSecretName);
+  if (doc.getIn(["services", "ca", "secrets", 0, "source"]) !== "swarm-mtls-kek") throw new Error("docker-compose.test.yml: the ca service's first secret must be swarm-mtls-kek");
+  doc.setIn(["services", "ca", "secrets", 0, "target"], ca.kekSecretName);
+  doc.setIn(["secrets", "swarm-mtls-kek", "name"], ca.kekSecretName);
   doc.setIn(["services", "ca", "environment", "SWARM_MTLS_ROTATION_LEASE_NAME"], `mtls.lock.${STACK}`);
   writeFileSync(stackFile, doc.toString());
 }

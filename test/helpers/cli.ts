@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { sandboxCa, type SandboxCa } from "../../scripts/sandbox-ca.js";
 
 export const REPO = resolve(fileURLToPath(import.meta.url), "../../..");
 /** The built CLI, as users run it (scripts/test.sh builds before the tests run). */
@@ -57,19 +58,21 @@ export function keyMaterialIn(text: string, kekFiles: (string | undefined)[] = [
   return null;
 }
 
+/** The test swarm's shared CA (scripts/test.sh makes it; see scripts/sandbox-ca.ts). */
+export const testCa = (): SandboxCa => sandboxCa(REPO);
+
 /**
  * Environment for CLI runs against the test swarm's shared CA (made by scripts/test.sh). Each test gets its own
  * label prefix and lease name so that test files running at the same time never touch each other's services.
  */
 export function swarmTestEnv(tag: string = randomBytes(3).toString("hex")): { env: Record<string, string>; prefix: string; tag: string } {
-  const dir = process.env.SWARM_MTLS_TEST_DIR ?? join(REPO, ".test-swarm");
+  const ca = testCa();
   const prefix = `t${tag}.`;
   return {
     tag,
     prefix,
     env: {
-      SWARM_MTLS_STORE: "swarm",
-      SWARM_MTLS_KEK_FILE: join(dir, "kek"),
+      ...ca.env,
       SWARM_MTLS_LABEL_PREFIX: prefix,
       SWARM_MTLS_ROTATION_LEASE_NAME: `mtls.lock.${tag}`,
     },
