@@ -25,6 +25,7 @@ import { bundlePem, createAuthority } from "../../src/ca/index.js";
 import { ENVOY_DEFAULTS, renderEnvoyBootstrapYaml } from "../../src/envoy/index.js";
 import { MtlsError } from "../../src/errors.js";
 import { createLogger } from "../../src/log.js";
+import { positiveInt } from "./bench-kit.js";
 
 const IDENTITY = "shop_api";
 const TRUST_DOMAIN = "bench.swarm-mtls.local";
@@ -132,18 +133,10 @@ function medianRow(runs: Row[]): Row {
   return sorted[Math.floor((sorted.length - 1) / 2)] as Row;
 }
 
-function argValue(name: string, fallback: number, max: number): number {
-  const i = process.argv.indexOf(name);
-  if (i < 0) return fallback;
-  const v = Number(process.argv[i + 1]);
-  if (!Number.isInteger(v) || v < 1 || v > max) throw new Error(`${name} must be a whole number from 1 to ${max}`);
-  return v;
-}
-
 async function drive(): Promise<void> {
-  const seconds = argValue("--seconds", 5, 60);
-  const connections = argValue("--connections", 10, 1000);
-  const rounds = argValue("--rounds", 1, 10);
+  const seconds = positiveInt("--seconds", 5, 60);
+  const connections = positiveInt("--connections", 10, 1000);
+  const rounds = positiveInt("--rounds", 1, 10);
   const json = process.argv.includes("--json");
   const load = loadavg()[0] ?? 0;
   const logLevel = process.argv.includes("--quiet-log") ? "warn" : "info";

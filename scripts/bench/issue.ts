@@ -22,6 +22,7 @@ import {
   type Authority,
   type KeyAlgorithm,
 } from "../../src/ca/index.js";
+import { arg, printTable } from "./bench-kit.js";
 
 interface Measurement {
   count: number;
@@ -92,11 +93,6 @@ async function measureOpenssl(a: Authority, alg: KeyAlgorithm, seconds: number, 
   }
 }
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
 async function main(): Promise<void> {
   const seconds = Number(arg("--seconds") ?? 2);
   const algorithms = (arg("--algorithms")?.split(",") ?? [...KEY_ALGORITHMS]).map(parseKeyAlgorithm);
@@ -132,12 +128,7 @@ async function main(): Promise<void> {
     if (baseline) rows.push(row("openssl CLI pipeline", baseline));
     console.error(`  ${alg}: ${perSecond(fast).toFixed(0)} certs/s`);
   }
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]): string =>
-    cells.map((c, i) => (i >= 2 ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join("  ");
-  console.log(line(header));
-  console.log(widths.map((w) => "-".repeat(w)).join("  "));
-  for (const r of rows) console.log(line(r));
+  printTable(header, rows, 2);
 }
 
 main().catch((e: unknown) => {
