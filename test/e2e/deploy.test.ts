@@ -20,19 +20,16 @@
  * are renamed to the prefix `mtlse2e.` (and the CA service is told so with SWARM_MTLS_LABEL_PREFIX, with its own
  * lease name); everything else is the file as committed.
  */
-import { execFile } from "node:child_process";
 import { randomBytes, X509Certificate } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import t from "tap";
 import { parseDocument } from "yaml";
 import { REPO, runCli, swarmTestEnv, testCa } from "../helpers/cli.js";
+import { docker, freePort, requireSwarmCli, sh, until } from "../helpers/swarm-test.js";
 
-const run = promisify(execFile);
 const STACK = "mtlse2e";
 const PREFIX = "mtlse2e.";
 const ECHO = `${STACK}_echo`;
@@ -40,52 +37,11 @@ const CLIENT = `${STACK}_client`;
 const IDENTITIES = [ECHO, CLIENT];
 const NO_SWARM = "no swarm reachable: run scripts/swarm-sandbox.sh up (the e2e test deploys a stack on it)";
 
-async function sh(cmd: string, args: string[], p: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<string> {
-  try {
-    return (await run(cmd, args, { cwd: REPO, maxBuffer: 64 * 1024 * 1024, timeout: p.timeoutMs ?? 120_000, env: { ...process.env, ...p.env } })).stdout;
-  } catch (e) {
-    const err = e as Error & { stderr?: string };
-    throw new Error(`${cmd} ${args.join(" ")}: ${err.stderr?.trim() || err.message}`);
-  }
-}
-const docker = (...args: string[]) => sh("docker", args);
-
-/** Polls `probe` until it returns a value (not undefined) or the deadline passes; then fails naming `what`. */
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = "";
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = (e as Error).message;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? ` (last error: ${last})` : ""}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "0.0.0.0", () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
-    });
-  });
-}
-
 const normSerial = (s: string | null | undefined): string => (s ?? "").toLowerCase().replace(/^0+/, "");
 
 // ---- preconditions: a swarm manager and the shared test CA; fail loudly, never skip ----
-const state = await docker("info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}").catch((e: Error) => {
-  throw new Error(`${NO_SWARM} (${e.message})`);
-});
-if (state.trim() !== "active true") throw new Error(`${NO_SWARM} (swarm state: '${state.trim()}')`);
+await requireSwarmCli({ noSwarm: NO_SWARM });
 const world = swarmTestEnv();
-if (!existsSync(world.env.SWARM_MTLS_KEK_FILE as string)) throw new Error(`no test CA (${world.env.SWARM_MTLS_KEK_FILE} missing): run scripts/test.sh once`);
 const ca = testCa();
 if (!(await docker("secret", "ls", "--format", "{{.Name}}", "--filter", `name=${ca.kekSecretName}`)).split("\n").includes(ca.kekSecretName)) {
   throw new Error(`the secret ${ca.kekSecretName} is missing: scripts/test.sh makes the test CA (swarm-mtls init --store swarm)`);

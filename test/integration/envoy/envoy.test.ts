@@ -4,52 +4,19 @@
  * still mounts; `swarm-mtls envoy <svc> [--check] [--out F]` and `envoy check FILE` as users run them. The docker
  * CLI is the oracle for services, secrets and configs; the file is read back inside the running task.
  */
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import t from "tap";
 import { runCli, swarmTestEnv, type CliRun } from "../../helpers/cli.js";
+import { docker, FAST, requireSwarmCli, TEST_IMAGE, until } from "../../helpers/swarm-test.js";
 
-const run = promisify(execFile);
-const TEST_IMAGE = "swarm-mtls/busybox:test";
-const FAST = ["--stop-grace-period", "1s", "--update-delay", "0s", "--update-monitor", "1s"];
-const NO_SWARM = "no swarm reachable: run scripts/swarm-sandbox.sh up";
 const TARGET = "/etc/envoy/envoy.yaml";
 
-async function docker(...args: string[]): Promise<string> {
-  try {
-    return (await run("docker", args, { maxBuffer: 32 * 1024 * 1024 })).stdout;
-  } catch (e) {
-    const err = e as Error & { stderr?: string };
-    throw new Error(`docker ${args.join(" ")}: ${err.stderr?.trim() || err.message}`);
-  }
-}
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = "";
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = (e as Error).message;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? ` (last error: ${last})` : ""}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
-
 // Fail loudly when there is no swarm or no shared test CA: never skip.
-const state = await docker("info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}").catch((e: Error) => {
-  throw new Error(`${NO_SWARM} (${e.message})`);
-});
-if (state.trim() !== "active true") throw new Error(`${NO_SWARM} (swarm state: '${state.trim()}')`);
+await requireSwarmCli();
 const world = swarmTestEnv();
-if (!existsSync(world.env.SWARM_MTLS_KEK_FILE as string)) throw new Error(`no test CA (${world.env.SWARM_MTLS_KEK_FILE} missing): run scripts/test.sh once`);
 const P = world.prefix;
 const dir = mkdtempSync(join(tmpdir(), "envoy-test-"));
 

@@ -4,56 +4,16 @@
  * drops the secrets is repaired at the same generation, an admin rotate over HTTP rolls generation 2, and SIGTERM
  * exits 0 and releases the lease. The docker CLI is the oracle for everything about services, secrets and configs.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import t from "tap";
 import { CLI, REPO, swarmTestEnv } from "../../helpers/cli.js";
+import { docker, FAST, freePort, requireSwarmCli, runningContainer, TEST_IMAGE, until } from "../../helpers/swarm-test.js";
 
-const run = promisify(execFile);
-const TEST_IMAGE = "swarm-mtls/busybox:test";
-const FAST = ["--stop-grace-period", "1s", "--update-delay", "0s", "--update-monitor", "1s"];
-const NO_SWARM = "no swarm reachable: run scripts/swarm-sandbox.sh up";
-
-async function docker(...args: string[]): Promise<string> {
-  try {
-    return (await run("docker", args, { maxBuffer: 32 * 1024 * 1024 })).stdout;
-  } catch (e) {
-    const err = e as Error & { stderr?: string };
-    throw new Error(`docker ${args.join(" ")}: ${err.stderr?.trim() || err.message}`);
-  }
-}
-
-/** Polls `probe` until it returns a value (not undefined) or the deadline passes; then fails naming `what`. */
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = "";
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = (e as Error).message;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? ` (last error: ${last})` : ""}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
-    });
-  });
-}
+const freeLocalPort = () => freePort("127.0.0.1");
 
 interface SecretRef {
   SecretID: string;
@@ -68,26 +28,9 @@ async function secretNamesOf(identity: string): Promise<string[]> {
   return (await docker("secret", "ls", "--format", "{{.Name}}", "--filter", `label=io.swarm-mtls.identity=${identity}`)).split("\n").filter(Boolean).sort();
 }
 
-/** The container of the service's one running task, once it runs with the spec's current secrets. */
-async function runningContainer(service: string): Promise<string> {
-  return until(`a running task of ${service}`, 60_000, async () => {
-    const ids = (await docker("service", "ps", "-q", "--no-trunc", "--filter", "desired-state=running", service)).split("\n").filter(Boolean);
-    if (ids.length !== 1) return undefined;
-    const [task] = JSON.parse(await docker("inspect", "--type", "task", ids[0] as string)) as { Status: { State: string; ContainerStatus?: { ContainerID?: string } } }[];
-    const cid = task?.Status.ContainerStatus?.ContainerID;
-    if (task?.Status.State !== "running" || !cid) return undefined;
-    const running = (await docker("ps", "-q", "--no-trunc", "-f", `label=com.docker.swarm.service.name=${service}`)).split("\n");
-    return running.includes(cid) ? cid : undefined;
-  });
-}
-
 // Fail loudly when there is no swarm or no shared test CA: never skip.
-const state = await docker("info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}").catch((e: Error) => {
-  throw new Error(`${NO_SWARM} (${e.message})`);
-});
-if (state.trim() !== "active true") throw new Error(`${NO_SWARM} (swarm state: '${state.trim()}')`);
+await requireSwarmCli();
 const world = swarmTestEnv();
-if (!existsSync(world.env.SWARM_MTLS_KEK_FILE as string)) throw new Error(`no test CA (${world.env.SWARM_MTLS_KEK_FILE} missing): run scripts/test.sh once`);
 const leaseName = world.env.SWARM_MTLS_ROTATION_LEASE_NAME as string;
 
 const svc = `srv-${world.tag}-api-${randomBytes(2).toString("hex")}`;
@@ -96,7 +39,7 @@ const dir = mkdtempSync(join(tmpdir(), "serve-test-"));
 const tokenFile = join(dir, "admin-token");
 const token = randomBytes(24).toString("hex");
 writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
-const port = await freePort();
+const port = await freeLocalPort();
 const base = `http://127.0.0.1:${port}`;
 
 let serve: ChildProcess | null = null;
