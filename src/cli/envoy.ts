@@ -24,6 +24,7 @@ export interface EnvoyResult {
 export async function runEnvoy(ctx: CliContext, target: string, file: string | undefined, o: EnvoyOptions): Promise<EnvoyResult> {
   if (target === "check") {
     if (!file) throw badInput("envoy check: give the Envoy config FILE to check");
+    if (o.out !== undefined) throw badInput("envoy check: --out writes a service's bootstrap; `envoy check FILE` only validates FILE and writes nothing");
     const path = resolve(file);
     const text = await readFile(path, "utf8").catch((e: NodeJS.ErrnoException) => {
       throw badInput(`envoy check: ${path} cannot be read (${e.code})`);
@@ -48,6 +49,8 @@ export async function runEnvoy(ctx: CliContext, target: string, file: string | u
   return result;
 }
 
+const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? "" : "s"}`;
+
 export function showEnvoy(r: EnvoyResult): string {
   const lines: string[] = [];
   if (r.yaml && !r.check) return r.yaml;
@@ -56,7 +59,7 @@ export function showEnvoy(r: EnvoyResult): string {
     const what = r.file ?? `bootstrap of ${r.service}`;
     for (const f of r.check.errors) lines.push(`error   ${f.path}: ${f.message}`);
     for (const f of r.check.warnings) lines.push(`warning ${f.path}: ${f.message}`);
-    lines.push(`${what}: ${r.check.errors.length} errors, ${r.check.warnings.length} warnings`);
+    lines.push(`${what}: ${count(r.check.errors.length, "error")}, ${count(r.check.warnings.length, "warning")}`);
   }
   return lines.join("\n");
 }

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { lstat, readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import {
   createAuthority,
@@ -11,7 +11,7 @@ import {
 } from "../ca/index.js";
 import { parseDuration } from "../config/duration.js";
 import { badInput, MtlsError } from "../errors.js";
-import { writeFileAtomic } from "../store/atomic-write.js";
+import { prepareFileAtomic, type PreparedFile } from "../store/atomic-write.js";
 import { ensureKekFile, readKekFile } from "../store/kek-file.js";
 import type { CaStore } from "../store/ca-store.js";
 import type { SwarmStore } from "../store/swarm-store.js";
@@ -57,6 +57,16 @@ export async function runInit(ctx: CliContext, o: InitOptions): Promise<InitResu
     throw badInput("--offline-root needs --root-passphrase-file FILE (the passphrase that encrypts the root key file)");
   }
 
+  // An existing file may be another CA's only root key: never replace it without --force.
+  const offlineRootKeyFile = o.offlineRoot ? resolve(o.offlineRoot) : null;
+  if (offlineRootKeyFile) {
+    const st = await lstat(offlineRootKeyFile).catch(() => null);
+    if (st && !st.isFile()) throw badInput(`--offline-root ${offlineRootKeyFile}: exists and is not a regular file`);
+    if (st && !o.force) {
+      throw badInput(`--offline-root ${offlineRootKeyFile}: the file exists (it may hold another CA's root key); choose a new file name, or pass --force to overwrite it`);
+    }
+  }
+
   // Read the passphrase before anything is written: a bad one must leave no key-encryption key behind.
   let passphrase: string | undefined;
   if (o.rootPassphraseFile) {
@@ -94,12 +104,26 @@ export async function runInit(ctx: CliContext, o: InitOptions): Promise<InitResu
     maxLeafTtlSeconds,
     offlineRoot: o.offlineRoot && passphrase ? { passphrase } : undefined,
   });
-  let offlineRootKeyFile: string | null = null;
-  if (o.offlineRoot && offlineRootKeyPem) {
-    offlineRootKeyFile = resolve(o.offlineRoot);
-    await writeFileAtomic(offlineRootKeyFile, offlineRootKeyPem, { mode: 0o400 });
+  // The root key is written and synced under a temporary name first, and takes its name only once the CA state is
+  // stored: a failure leaves no root key file (and never a CA whose root key was not written).
+  let rootKey: PreparedFile | null = null;
+  if (offlineRootKeyFile && offlineRootKeyPem) {
+    rootKey = await prepareFileAtomic(offlineRootKeyFile, offlineRootKeyPem, { mode: 0o400 }).catch((e: NodeJS.ErrnoException) => {
+      throw badInput(`--offline-root ${offlineRootKeyFile}: cannot be written (${e.code ?? e.message})`);
+    });
   }
-  await store.writeCaState(sealAuthority(authority, kek), { replace: o.force === true });
+  try {
+    await store.writeCaState(sealAuthority(authority, kek), { replace: o.force === true });
+  } catch (e) {
+    await rootKey?.discard();
+    throw e;
+  }
+  if (rootKey) {
+    const tmp = rootKey.path;
+    await rootKey.commit({ exclusive: o.force !== true }).catch((e: NodeJS.ErrnoException) => {
+      throw new MtlsError("internal", `the CA is stored, but its root key could not be named ${offlineRootKeyFile} (${e.code ?? e.message}); it is in ${tmp}: move it somewhere offline`);
+    });
+  }
   ctx.logger.info({ component: "ca", trustDomain, store: store.location }, "CA initialised");
 
   const next = store.location.startsWith("file:")
@@ -142,7 +166,7 @@ export function showInit(r: InitResult): string {
 
 export function showCertificates(certs: CaCertificateInfo[]): string {
   return table(
-    ["role", "subject", "algorithm", "not after", "key", "sha256 fingerprint"],
-    certs.map((c) => [c.role, c.subject, c.keyAlgorithm, c.notAfter.toISOString(), c.keyOnline ? "online" : "offline", c.fingerprint]),
+    ["role", "subject", "algorithm", "not before", "not after", "key", "sha256 fingerprint"],
+    certs.map((c) => [c.role, c.subject, c.keyAlgorithm, c.notBefore.toISOString(), c.notAfter.toISOString(), c.keyOnline ? "online" : "offline", c.fingerprint]),
   );
 }

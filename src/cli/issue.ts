@@ -1,9 +1,10 @@
-import { mkdir } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { access, constants, lstat, rmdir, stat } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import { bundlePem, issueLeaf, parseKeyAlgorithm, spiffeIdFor, validateDnsName, validateIdentity } from "../ca/index.js";
-import { parseDuration } from "../config/duration.js";
+import { checkMinLeafTtl } from "../ca/leaf-ttl.js";
+import { parseDuration, printable } from "../config/duration.js";
 import { badInput } from "../errors.js";
-import { writeFileAtomic } from "../store/atomic-write.js";
+import { makeDirs, prepareFileAtomic, type PreparedFile } from "../store/atomic-write.js";
 import type { CliContext } from "./context.js";
 
 export interface IssueOptions {
@@ -29,8 +30,49 @@ export interface IssueResult {
   files: { cert: string; key: string; ca: string };
 }
 
-function splitList(s: string | undefined): string[] {
-  return (s ?? "").split(",").map((x) => x.trim()).filter((x) => x.length > 0);
+/** `--dns a,b`: every entry must be a name (`a,,b`, `a,` and `""` are mistakes, not "no name"). */
+function splitDnsList(s: string | undefined): string[] {
+  if (s === undefined) return [];
+  const names = s.split(",").map((x) => x.trim());
+  if (names.some((x) => x.length === 0)) throw badInput(`--dns: '${printable(s)}' has an empty name (give names separated by single commas)`);
+  return names;
+}
+
+/** Highest uid/gid: 2^32 - 2 ((uid_t)-1 means "unchanged" to chown). */
+const MAX_ID = 4294967294;
+
+function parseId(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^[0-9]{1,10}$/.test(v.trim()) || Number(v) > MAX_ID) throw badInput(`${name}: '${printable(v)}' must be a whole number from 0 to ${MAX_ID}`);
+  return Number(v);
+}
+
+/**
+ * Checks that OUT can take the three files before anything is issued: OUT is a directory (or can be made in an
+ * existing, writable directory), and does not hold a file in the way.
+ */
+async function checkOutDir(dir: string): Promise<void> {
+  const st = await stat(dir).catch(() => null);
+  if (st && !st.isDirectory()) throw badInput(`--out ${dir}: exists and is not a directory (give the directory to write tls.crt, tls.key and ca.crt to)`);
+  let parent = st ? dir : dirname(dir);
+  for (;;) {
+    const p = await stat(parent).catch(() => null);
+    if (p) {
+      if (!p.isDirectory()) throw badInput(`--out ${dir}: ${parent} is not a directory`);
+      break;
+    }
+    if (dirname(parent) === parent) break;
+    parent = dirname(parent);
+  }
+  await access(parent, constants.W_OK | constants.X_OK).catch(() => {
+    throw badInput(`--out ${dir}: ${parent} is not writable`);
+  });
+  if (st) {
+    for (const f of ["tls.crt", "tls.key", "ca.crt"]) {
+      const e = await lstat(join(dir, f)).catch(() => null);
+      if (e && !e.isFile()) throw badInput(`--out ${dir}: ${f} exists and is not a regular file`);
+    }
+  }
 }
 
 function parseUri(u: string): string {
@@ -47,25 +89,47 @@ function parseUri(u: string): string {
 export async function runIssue(ctx: CliContext, identityArg: string, o: IssueOptions): Promise<IssueResult> {
   const identity = validateIdentity(identityArg);
   if (!o.out) throw badInput("--out DIR is required (where tls.crt, tls.key and ca.crt are written)");
-  const dnsNames = splitList(o.dns).map(validateDnsName);
+  const dnsNames = splitDnsList(o.dns).map(validateDnsName);
   const ttlSeconds = o.ttl ? parseDuration(o.ttl, "--ttl") : ctx.config.seconds.leafTtl;
+  checkMinLeafTtl(ttlSeconds, o.ttl ? "--ttl" : "leaf.ttl", o.ttl ?? ctx.config.leaf.ttl);
   const keyAlgorithm = o.keyAlg ? parseKeyAlgorithm(o.keyAlg) : ctx.config.leaf.keyAlgorithm ? parseKeyAlgorithm(ctx.config.leaf.keyAlgorithm) : undefined;
-  const uid = o.uid === undefined ? undefined : Number(o.uid);
-  const gid = o.gid === undefined ? undefined : Number(o.gid);
-  for (const [name, v] of [["--uid", uid], ["--gid", gid]] as const) {
-    if (v !== undefined && (!Number.isInteger(v) || v < 0)) throw badInput(`${name}: must be a non-negative integer`);
-  }
+  const uid = parseId(o.uid, "--uid");
+  const gid = parseId(o.gid, "--gid");
+  const extraUris = (o.uri ?? []).map(parseUri);
+  const dir = resolve(o.out);
+  await checkOutDir(dir);
   const { authority } = await ctx.authority();
   const spiffeId = spiffeIdFor({ trustDomain: authority.trustDomain, stack: o.stack, service: o.stack ? identity : undefined, identity });
-  const uris = [spiffeId, ...(o.uri ?? []).map(parseUri)];
+  // SPIFFE: an X.509-SVID carries exactly one URI SAN of the spiffe scheme, and it is the one made from the identity.
+  for (const u of extraUris) {
+    if (!u.toLowerCase().startsWith("spiffe:")) continue;
+    if (u === spiffeId) continue;
+    const td = /^spiffe:\/\/([^/]*)/i.exec(u)?.[1] ?? "";
+    if (td.toLowerCase() !== authority.trustDomain) {
+      throw badInput(`--uri: '${printable(u)}' is a SPIFFE ID of another trust domain than this CA's (${authority.trustDomain})`);
+    }
+    throw badInput(`--uri: '${printable(u)}' would be a second SPIFFE ID; the certificate already carries ${spiffeId} (use --stack for /swarm/<stack>/<service>)`);
+  }
+  const uris = [spiffeId, ...extraUris.filter((u) => u !== spiffeId)];
   const leaf = await issueLeaf(authority, { identity, dnsNames, uris, ttlSeconds, keyAlgorithm });
 
-  const dir = resolve(o.out);
-  await mkdir(dir, { recursive: true, mode: 0o755 });
+  // Everything is prepared (written, synced, owned) under temporary names before any file takes its name; on a
+  // failure nothing stays behind, not even a directory made for it.
   const files = { cert: join(dir, "tls.crt"), key: join(dir, "tls.key"), ca: join(dir, "ca.crt") };
-  await writeFileAtomic(files.key, leaf.keyPem as string, { mode: 0o400, uid, gid });
-  await writeFileAtomic(files.cert, leaf.chainPem, { mode: 0o644 });
-  await writeFileAtomic(files.ca, bundlePem(authority), { mode: 0o644 });
+  let createdDirs: string[] = [];
+  const prepared: PreparedFile[] = [];
+  try {
+    createdDirs = await makeDirs(dir, 0o755);
+    prepared.push(await prepareFileAtomic(files.key, leaf.keyPem as string, { mode: 0o400, uid, gid }));
+    prepared.push(await prepareFileAtomic(files.cert, leaf.chainPem, { mode: 0o644 }));
+    prepared.push(await prepareFileAtomic(files.ca, bundlePem(authority), { mode: 0o644 }));
+  } catch (e) {
+    for (const f of prepared) await f.discard();
+    for (const d of createdDirs.reverse()) await rmdir(d).catch(() => undefined);
+    const err = e as NodeJS.ErrnoException;
+    throw badInput(`--out ${dir}: cannot write the files (${err.code ?? err.message})`, e);
+  }
+  for (const f of prepared) await f.commit();
   ctx.logger.info(
     { component: "ca", identity, serial: leaf.serial, fingerprint: leaf.fingerprint, notAfter: leaf.notAfter.toISOString() },
     "certificate issued",

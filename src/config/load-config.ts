@@ -5,6 +5,7 @@ import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
 import { badInput, MtlsError } from "../errors.js";
 import { parseDuration, printable } from "./duration.js";
+import { closestMatch } from "../envoy/edit-distance.js";
 import { configSchema, type ConfigFile } from "./schema.js";
 
 /** Where the packaged defaults live, next to src/ or dist/src/. */
@@ -48,6 +49,9 @@ export interface ConfigLoadParams {
 }
 
 type Tree = Record<string, unknown>;
+
+/** SWARM_MTLS_* variables that are not settings (see loadConfig). */
+export const NOT_SETTINGS = /^SWARM_MTLS_(CONFIG|API_PORT|NO_SANDBOX|TEST_[A-Z0-9_]+)$/;
 
 function isTree(v: unknown): v is Tree {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -168,6 +172,15 @@ export function loadConfig(p: ConfigLoadParams = {}): Config {
     fromEnv = true;
   }
   if (fromEnv) sources.push("env");
+  // A misspelt variable must not silently become a default, as an unknown config-file key does not. Variables that are
+  // not settings: SWARM_MTLS_CONFIG (the file), SWARM_MTLS_API_PORT (substituted by `docker stack deploy` in the
+  // stack file), SWARM_MTLS_NO_SANDBOX (scripts/test.sh) and SWARM_MTLS_TEST_* (tests).
+  const settingNames = environmentNames(defaults).map((e) => e.env);
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith("SWARM_MTLS_") || env[name] === undefined || settingNames.includes(name) || NOT_SETTINGS.test(name)) continue;
+    const near = closestMatch(name, settingNames);
+    throw badInput(`config: unknown environment variable ${name}${near ? ` (did you mean ${near}?)` : ""}`);
+  }
   let fromFlags = false;
   for (const [dotted, value] of Object.entries(p.flags ?? {})) {
     if (value === undefined) continue;

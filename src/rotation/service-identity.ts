@@ -8,6 +8,7 @@ import {
   type KeyAlgorithm,
 } from "../ca/index.js";
 import { formatDuration, parseDuration, printable } from "../config/duration.js";
+import { checkMinLeafTtl } from "../ca/leaf-ttl.js";
 import { badInput, isMtlsError } from "../errors.js";
 
 /** What one opted-in service wants: everything the planner and the publisher need, read from its labels. */
@@ -156,7 +157,7 @@ export function readServiceIdentity(
   if (ttlSeconds > d.maxTtlSeconds) {
     throw badInput(`label ${p}ttl: '${printable(ttlText)}' is over the CA maximum of ${formatDuration(d.maxTtlSeconds)}`);
   }
-  if (ttlSeconds < 300) throw badInput(`label ${p}ttl: '${printable(ttlText)}' is shorter than the minimum of 5m`);
+  checkMinLeafTtl(ttlSeconds, `label ${p}ttl`, ttlText);
   const algText = get("key-alg");
   const keyAlgorithm = algText === undefined ? d.keyAlgorithm : fromLabel(`${p}key-alg`, () => parseKeyAlgorithm(algText));
 

@@ -54,6 +54,55 @@ export function managedLabels(kind: ManagedKind, extra: Record<string, string | 
   return labels;
 }
 
+/** What one issued leaf certificate is, as labels: on its `crt` and `key` secrets (and, see below, its Envoy config). */
+export interface CertificateLabelParams {
+  identity: string;
+  generation: number;
+  serial: string;
+  notBefore: Date | string;
+  notAfter: Date | string;
+  /** SHA-256 of the leaf certificate. */
+  fingerprint: string;
+  /** Fingerprint of the issuing intermediate. */
+  issuer: string;
+  /** Hash of the settings the leaf was issued for. */
+  profile?: string;
+}
+
+const iso = (d: Date | string): string => (typeof d === "string" ? d : d.toISOString());
+
+/** The labels of a leaf's `crt` and `key` secrets (pass them to managedLabels with the kind). */
+export function certificateLabels(p: CertificateLabelParams): Record<string, string | number | undefined> {
+  return {
+    [LABEL.identity]: p.identity,
+    [LABEL.generation]: p.generation,
+    [LABEL.serial]: p.serial,
+    [LABEL.notBefore]: iso(p.notBefore),
+    [LABEL.notAfter]: iso(p.notAfter),
+    [LABEL.fingerprint]: p.fingerprint,
+    [LABEL.issuer]: p.issuer,
+    [LABEL.profile]: p.profile,
+  };
+}
+
+/**
+ * The labels of an Envoy config published next to a certificate: the certificate's serial, validity and issuer (as its
+ * secrets carry them, read from the `crt` secret's labels), with the config's own identity, generation and
+ * fingerprint (SHA-256 of the bootstrap: a config is re-published only when its content changes, so these certificate
+ * labels name the certificate it was first published with).
+ */
+export function envoyConfigLabels(crtLabels: Record<string, string>, p: { identity: string; generation: number; fingerprint: string }): Record<string, string> {
+  return managedLabels("envoy", {
+    [LABEL.serial]: crtLabels[LABEL.serial],
+    [LABEL.notBefore]: crtLabels[LABEL.notBefore],
+    [LABEL.notAfter]: crtLabels[LABEL.notAfter],
+    [LABEL.issuer]: crtLabels[LABEL.issuer],
+    [LABEL.identity]: p.identity,
+    [LABEL.generation]: p.generation,
+    [LABEL.fingerprint]: p.fingerprint,
+  });
+}
+
 /** The generation recorded on a managed object, or null when the labels don't carry a valid one. */
 export function generationOf(labels: Record<string, string> | undefined): number | null {
   const g = Number(labels?.[LABEL.generation]);

@@ -131,6 +131,12 @@ t.test("rotate publishes the Envoy bootstrap as a versioned config, re-published
   const v1Id = m.configs[0]?.ConfigID as string;
   const [v1Config] = JSON.parse(await docker("config", "inspect", v1Id)) as { Spec: { Labels: Record<string, string> } }[];
   t.match(v1Config?.Spec.Labels, { "io.swarm-mtls.managed": "true", "io.swarm-mtls.kind": "envoy", "io.swarm-mtls.identity": svc, "io.swarm-mtls.generation": "1" }, "labelled as managed");
+  // Labels as for secrets: the serial, validity and issuer of the certificate it was published with (crt.v1's).
+  const crtLabels = JSON.parse(await docker("secret", "inspect", `mtls.${svc}.crt.v1`, "--format", "{{json .Spec.Labels}}")) as Record<string, string>;
+  for (const k of ["serial", "not-before", "not-after", "issuer"]) {
+    t.ok(crtLabels[`io.swarm-mtls.${k}`], `crt.v1 has io.swarm-mtls.${k}`);
+    t.equal(v1Config?.Spec.Labels[`io.swarm-mtls.${k}`], crtLabels[`io.swarm-mtls.${k}`], `envoy.v1 carries the certificate's io.swarm-mtls.${k}`);
+  }
 
   const yaml1 = await fileInTask(svc, v1Id, TARGET);
   t.equal(yaml1, await configData(v1Id), "the task reads the config's content at /etc/envoy/envoy.yaml");

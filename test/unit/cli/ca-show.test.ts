@@ -45,9 +45,12 @@ t.test("ca show: subject, fingerprints and validity, as text and as JSON", async
     t.ok(row, `human: a ${c.role} row`);
     t.match(row, c.subject, `human: ${c.role} subject`);
     t.match(row, c.fingerprint, `human: ${c.role} fingerprint`);
+    t.match(row, c.notBefore, `human: ${c.role} validity start`);
     t.match(row, c.notAfter, `human: ${c.role} validity end`);
+    t.ok((row as string).indexOf(c.notBefore) < (row as string).indexOf(c.notAfter), `human: ${c.role} not before comes before not after`);
   }
   t.match(h.stdout, /sha256 fingerprint/, "human: column header names the hash");
+  t.match(h.stdout, /not before\s+not after/, "human: the header names both ends of the validity");
 });
 
 t.test("ca show: errors are one line with exit 2", async (t) => {
