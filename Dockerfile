@@ -33,9 +33,12 @@ COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist/src ./dist/src
 COPY config ./config
 EXPOSE 8443
-# Liveness of the API on loopback, over HTTPS (swarm mode) or HTTP (file store): no curl in slim images.
-# The certificate is not verified here on purpose: this only asks "does the process answer /healthz".
+# Liveness of the API, over HTTPS (swarm mode) or HTTP (file store): no curl in slim images. It follows the listen
+# address serve was started with: --listen in the command (read from /proc/1/cmdline), else SWARM_MTLS_API_LISTEN;
+# a wildcard host (0.0.0.0, ::) is asked on 127.0.0.1. (An api.listen set only in a --config file is not seen here:
+# pass --listen or SWARM_MTLS_API_LISTEN as well.) The certificate is not verified on purpose: this only asks
+# "does the process answer /healthz".
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["node", "-e", "const p=(process.env.SWARM_MTLS_API_LISTEN||'').split(':').pop()||'8443';const get=(m)=>new Promise((ok,ko)=>require(m).get({host:'127.0.0.1',port:p,path:'/healthz',rejectUnauthorized:false,timeout:4000},(r)=>ok(r.statusCode)).on('error',ko));get('https').catch(()=>get('http')).then((s)=>process.exit(s===200?0:1),()=>process.exit(1))"]
+  CMD ["node", "-e", "const a=(()=>{try{return require('fs').readFileSync('/proc/1/cmdline','utf8').split(String.fromCharCode(0))}catch{return []}})();const i=a.indexOf('--listen');const l=(i>=0?a[i+1]:(a.find((x)=>x.startsWith('--listen='))||'').slice(9))||process.env.SWARM_MTLS_API_LISTEN||'';const k=l.lastIndexOf(':');const p=k>0?l.slice(k+1):'8443';let h=k>0?l.slice(0,k).replace('[','').replace(']',''):'';if(!h||h==='0.0.0.0'||h==='::')h='127.0.0.1';const get=(m)=>new Promise((ok,ko)=>require(m).get({host:h,port:p,path:'/healthz',rejectUnauthorized:false,timeout:4000},(r)=>ok(r.statusCode)).on('error',ko));get('https').catch(()=>get('http')).then((s)=>process.exit(s===200?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["node", "/app/dist/src/cli/main.js"]
 CMD ["serve"]

@@ -1,3 +1,4 @@
+import { createRequire } from "node:module";
 import { pino, type Logger } from "pino";
 
 /** Fields that must never reach a log line, wherever they sit in the logged object. */
@@ -14,18 +15,34 @@ export interface LoggerParams {
   pretty?: boolean;
   /** Where lines go; default stderr (stdout is kept for command output). */
   destination?: NodeJS.WritableStream;
+  /** Module of the pretty printer; default `pino-pretty` (a devDependency: absent from the production image). */
+  prettyModule?: string;
+}
+
+/**
+ * Where the pretty printer loads from, or null when it cannot be. pino-pretty is a devDependency: the production image has none, and
+ * `docker run -t` (a TTY) must then log JSON instead of failing to start.
+ */
+export function prettyPrinterPath(module = "pino-pretty"): string | null {
+  try {
+    return createRequire(import.meta.url).resolve(module);
+  } catch {
+    return null;
+  }
 }
 
 /** The one root logger. Components take `logger.child({component})`. Logs go to stderr. */
 export function createLogger(params: LoggerParams = {}): Logger {
   const level = params.level ?? "info";
   const redact = { paths: REDACTED_PATHS, censor: "[redacted]" };
-  const pretty = params.pretty ?? (process.stderr.isTTY === true && params.destination === undefined);
-  if (pretty) {
+  const wantPretty = params.pretty ?? (process.stderr.isTTY === true && params.destination === undefined);
+  // No pretty printer installed (the production image): JSON lines, never a crash at start.
+  const prettyTarget = wantPretty ? prettyPrinterPath(params.prettyModule) : null;
+  if (prettyTarget) {
     return pino({
       level,
       redact,
-      transport: { target: "pino-pretty", options: { destination: 2, translateTime: "SYS:standard", ignore: "pid,hostname" } },
+      transport: { target: prettyTarget, options: { destination: 2, translateTime: "SYS:standard", ignore: "pid,hostname" } },
     });
   }
   return pino({ level, redact }, (params.destination as pino.DestinationStream | undefined) ?? pino.destination(2));

@@ -1,15 +1,17 @@
 import { readFile } from "node:fs/promises";
-import { hostname } from "node:os";
 import { resolve } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { buildApiApp } from "../api/app.js";
 import { createMetrics } from "../api/metrics.js";
-import { bundlePem, createAuthority, issueLeaf, sealAuthority, validateDnsName, type Authority } from "../ca/index.js";
-import { badInput } from "../errors.js";
+import { createAuthority, sealAuthority, type Authority } from "../ca/index.js";
+import { parseDuration } from "../config/duration.js";
+import { badInput, MtlsError } from "../errors.js";
 import { createServingPlane } from "../rotation/control-plane.js";
 import { debounceKeys, startReconcileLoop } from "../rotation/scheduler.js";
 import { ensureKekFile, readKekFile } from "../store/kek-file.js";
 import type { CliContext } from "./context.js";
+import { apiCertNames, issueApiCert, keepApiCertFresh } from "./serve-api-cert.js";
+import { stopWithinGrace } from "./serve-stop.js";
 
 export interface ServeOptions {
   listen?: string;
@@ -18,16 +20,45 @@ export interface ServeOptions {
   once?: boolean;
 }
 
-/** The API's own certificate, from its own CA (identity swarm-mtls-api), when TLS is on. */
-async function apiTls(a: Authority, extraNames: string[]): Promise<{ key: string; cert: string; ca: string; requestCert: true; rejectUnauthorized: false }> {
-  const names = new Set(["localhost", ...extraNames]);
-  try {
-    names.add(validateDnsName(hostname().toLowerCase()));
-  } catch {
-    /* a host name that is not a DNS name is simply not added */
-  }
-  const leaf = await issueLeaf(a, { identity: "swarm-mtls-api", dnsNames: [...names], ttlSeconds: Math.min(a.maxLeafTtlSeconds, 7 * 86400) });
-  return { key: leaf.keyPem as string, cert: leaf.chainPem, ca: bundlePem(a), requestCert: true, rejectUnauthorized: false };
+/** A listen address: `host` as given to listen() (IPv6 without brackets), `text` as the operator wrote it. */
+export interface ListenAddress {
+  host: string;
+  port: number;
+  text: string;
+}
+
+/** Parses HOST:PORT (IPv6 as [::1]:PORT); MtlsError("bad-input") naming `what` otherwise. Pure. */
+export function parseListen(text: string, what = "--listen"): ListenAddress {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):(\d{1,5})$/.exec(text);
+  const port = Number(m?.[2]);
+  if (!m || port > 65535) throw badInput(`${what}: '${text}' must be HOST:PORT (for example 127.0.0.1:8443)`);
+  return { host: (m[1] as string).replace(/^\[(.*)\]$/, "$1"), port, text };
+}
+
+/** Is this listen host reachable only from this machine (127.0.0.0/8, ::1, localhost)? Pure. */
+export function isLoopbackHost(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/**
+ * Plain HTTP asked for explicitly (--no-tls or api.tls: off) on a listener other hosts can reach: refused, since
+ * the admin token and the API would cross the network in clear. Returns the one-line reason, or null when fine. Pure.
+ */
+export function plainHttpRefusal(p: { listen: ListenAddress; tlsFlag?: boolean; tlsSetting: "auto" | "on" | "off" }): string | null {
+  const explicitOff = p.tlsFlag === false || (p.tlsFlag === undefined && p.tlsSetting === "off");
+  if (!explicitOff || isLoopbackHost(p.listen.host)) return null;
+  const how = p.tlsFlag === false ? "--no-tls" : "api.tls: off";
+  return `${how} serves plain HTTP, which is only allowed on a loopback listener, not ${p.listen.text}: listen on 127.0.0.1:${p.listen.port} (--listen), or drop ${how} to serve HTTPS`;
+}
+
+/** The error for a listener that cannot be opened, naming the address and what to do; null for other errors. */
+export function listenFailure(e: unknown, listen: ListenAddress): MtlsError | null {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (code === "EADDRINUSE") return badInput(`cannot listen on ${listen.text}: the address is already in use (another swarm-mtls serve?); stop that process or choose another port with --listen`, e);
+  if (code === "EADDRNOTAVAIL") return badInput(`cannot listen on ${listen.text}: not an address of this host; use 127.0.0.1, 0.0.0.0 or one of this host's addresses in --listen`, e);
+  if (code === "EACCES") return badInput(`cannot listen on ${listen.text}: permission denied (ports below 1024 need privileges); choose a port of 1024 or more with --listen`, e);
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN") return badInput(`cannot listen on ${listen.text}: the host name does not resolve; use an IP address in --listen`, e);
+  return null;
 }
 
 /**
@@ -37,10 +68,28 @@ async function apiTls(a: Authority, extraNames: string[]): Promise<{ key: string
  */
 export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> {
   const log = ctx.logger.child({ component: "serve" });
+
+  // Every flag and setting is checked before anything is created or written (a bad --listen on a fresh file store
+  // used to leave a new CA and KEK behind).
+  const listen = parseListen(o.listen ?? ctx.config.api.listen, o.listen !== undefined ? "--listen" : "api.listen");
+  const refusal = plainHttpRefusal({ listen, tlsFlag: o.tls, tlsSetting: ctx.config.api.tls });
+  if (refusal) throw badInput(refusal);
+  const stopGraceMs = parseDuration(ctx.config.serve.stopGrace, "serve.stopGrace") * 1000;
+  const tokenFile = o.adminTokenFile ?? ctx.config.api.adminTokenFile;
+  let adminToken: string | null = null;
+  if (tokenFile) {
+    adminToken = (await readFile(resolve(tokenFile), "utf8").catch((e: NodeJS.ErrnoException) => {
+      throw badInput(`admin token file ${tokenFile}: cannot be read (${e.code})`);
+    })).trim();
+    if (adminToken.length < 16) throw badInput(`admin token file ${tokenFile}: the token must be at least 16 characters`);
+  }
+
   const store = await ctx.store();
   const swarmMode = store.location === "swarm";
   const swarm = swarmMode ? await ctx.swarm() : undefined;
   const kekFile = ctx.kekFile(store);
+  const tlsOn = o.tls ?? (ctx.config.api.tls === "auto" ? swarmMode : ctx.config.api.tls === "on");
+  if (!tlsOn && !isLoopbackHost(listen.host)) log.warn({ listen: listen.text }, "plain HTTP on a non-loopback listener (api.tls auto on the file store): keep it on a private network or use --tls");
 
   if (!swarmMode && (await store.readCaState()) === null) {
     const created = await ensureKekFile(kekFile);
@@ -55,34 +104,36 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
     log.info({ store: store.location, trustDomain: authority.trustDomain, kekCreated: created }, "no CA found: created one (embedded mode)");
   }
 
-  const listen = o.listen ?? ctx.config.api.listen;
-  const m = /^(.+):(\d{1,5})$/.exec(listen);
-  if (!m || Number(m[2]) > 65535) throw badInput(`--listen: '${listen}' must be HOST:PORT`);
-  const tokenFile = o.adminTokenFile ?? ctx.config.api.adminTokenFile;
-  let adminToken: string | null = null;
-  if (tokenFile) {
-    adminToken = (await readFile(resolve(tokenFile), "utf8").catch((e: NodeJS.ErrnoException) => {
-      throw badInput(`admin token file ${tokenFile}: cannot be read (${e.code})`);
-    })).trim();
-    if (adminToken.length < 16) throw badInput(`admin token file ${tokenFile}: the token must be at least 16 characters`);
+  // With TLS on, the CA must load now: serve never falls back to plain HTTP. It exits instead (Swarm restarts the
+  // task, so a CA created later is picked up by the next start).
+  let tlsAuthority: Authority | null = null;
+  if (tlsOn) {
+    tlsAuthority = await ctx.authority().then(
+      (r) => r.authority,
+      (e: unknown) => {
+        const why = (e as Error)?.message?.replace(/\s*\n\s*/g, " ") ?? String(e);
+        throw new MtlsError(e instanceof MtlsError ? e.code : "internal", `TLS is on but the CA cannot be loaded, so the API is not started (no fallback to plain HTTP): ${why}`, { cause: e });
+      },
+    );
   }
 
   const metrics = createMetrics();
+  const stopRollouts = new AbortController();
   const plane = createServingPlane({
     store,
     kekFile,
     config: ctx.config,
     logger: ctx.logger,
     metrics,
+    stopSignal: stopRollouts.signal,
     ...(swarm ? { swarm } : {}),
     ...(store.location.startsWith("file:") ? { dataDir: store.location.slice("file:".length) } : {}),
   });
   const ready = await plane.ready();
   if (!ready.ready) log.warn({ reason: ready.reason }, "not ready yet");
 
-  const tlsOn = o.tls ?? (ctx.config.api.tls === "auto" ? swarmMode : ctx.config.api.tls === "on");
-  const authority = plane.authority();
-  const https = tlsOn && authority ? await apiTls(authority, [m[1] as string].filter((h) => /^[a-z0-9.-]+$/i.test(h) && !/^[\d.]+$/.test(h))) : null;
+  const certNames = apiCertNames(listen.host);
+  const apiCert = tlsAuthority ? await issueApiCert(tlsAuthority, certNames) : null;
   const app: FastifyInstance = await buildApiApp({
     controlPlane: plane,
     metrics,
@@ -90,10 +141,20 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
     adminToken,
     adminIdentities: ctx.config.api.adminIdentities,
     bodyLimit: ctx.config.api.bodyLimit,
-    https,
+    https: apiCert ? { key: apiCert.key, cert: apiCert.cert, ca: apiCert.ca, requestCert: true, rejectUnauthorized: false } : null,
   });
-  await app.listen({ host: m[1] as string, port: Number(m[2]) });
-  log.info({ listen, tls: tlsOn, store: store.location, mode: swarmMode ? "swarm" : "embedded" }, "serving");
+  try {
+    await app.listen({ host: listen.host, port: listen.port });
+  } catch (e) {
+    await app.close().catch(() => undefined);
+    throw listenFailure(e, listen) ?? e;
+  }
+  log.info({ listen: listen.text, tls: tlsOn, store: store.location, mode: swarmMode ? "swarm" : "embedded" }, "serving");
+
+  // The API certificate is renewed at 2/3 of its lifetime and after a CA rotation, in the running listener.
+  const renewal = apiCert
+    ? keepApiCertFresh({ server: app.server as unknown as { setSecureContext(o: object): void }, current: apiCert, authority: () => plane.authority() ?? tlsAuthority, dnsNames: certNames, logger: ctx.logger })
+    : null;
 
   const loop = startReconcileLoop({ cron: ctx.config.schedule.cron, maintenanceWindow: ctx.config.schedule.maintenanceWindow, logger: ctx.logger, reconcile: (r) => plane.reconcile(r) });
   loop.request({ trigger: "start" });
@@ -116,11 +177,23 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
   async function shutdown(signal: string): Promise<void> {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, "stopping: finishing the running reconcile, then releasing the lease");
+    log.info({ signal, graceSeconds: stopGraceMs / 1000 }, "stopping: waiting up to serve.stopGrace for the running reconcile, then releasing the lease");
     events.abort();
-    await loop.stop();
-    await app.close();
-    log.info("stopped");
+    renewal?.stop();
+    // No new requests from now on; one in flight (an admin rotate) ends with the running rollout.
+    const closed = app.close().catch(() => undefined);
+    const outcome = await stopWithinGrace({
+      stop: () => loop.stop(),
+      graceMs: stopGraceMs,
+      onGraceElapsed: () => log.warn({ graceSeconds: stopGraceMs / 1000 }, "serve.stopGrace elapsed: abandoning the running rollout (the service keeps rolling to its new secrets; the next reconcile carries on)"),
+      abandon: () => stopRollouts.abort(new MtlsError("timeout", "serve is stopping (serve.stopGrace elapsed); the next reconcile resumes this service")),
+    });
+    if (outcome === "gave-up") log.warn("the running reconcile did not return after being abandoned; exiting anyway (the lease expires by itself)");
+    await Promise.race([closed, new Promise((done) => setTimeout(done, 2_000).unref())]);
+    log.info({ reconcile: outcome }, "stopped");
+    // Nothing we started may keep the process alive past the grace: at most stopGrace + 5 s (abandon) + 2 s (close)
+    // + 1 s from SIGTERM to exit, below Docker's stop_grace_period when stopGrace is 10 s below it.
+    setTimeout(() => process.exit(), 1_000).unref();
   }
   if (o.once) {
     await loop.idle();

@@ -1,3 +1,4 @@
+import cron from "node-cron";
 import { z } from "zod";
 import { KEY_ALGORITHMS } from "../ca/types.js";
 import { parseDuration } from "./duration.js";
@@ -20,6 +21,18 @@ const storeSpec = z
   .string()
   .regex(/^(auto|swarm|file:.+)$/, { message: "must be auto, swarm or file:DIR" });
 
+/**
+ * A Docker secret/config name (letters, digits, '.', '_', '-', starting and ending with a letter or digit) that
+ * stays within Docker's 64 characters once `suffix` (e.g. `.v<N>`, N up to 9 digits) is added.
+ */
+const dockerName = (what: string, suffix = "", suffixLength = 0) => {
+  const max = 64 - suffixLength;
+  return z
+    .string()
+    .regex(/^[a-zA-Z0-9](?:[a-zA-Z0-9._-]*[a-zA-Z0-9])?$/, { message: `must be a Docker ${what} name (letters, digits, '.', '_', '-'; starting and ending with a letter or digit)` })
+    .max(max, { message: `is too long: Docker names are at most 64 characters${suffix ? ` and '${suffix}' is added` : ""}, so at most ${max}` });
+};
+
 const listen = z.string().regex(/^[^\s:]+:\d{1,5}$/, { message: "must be HOST:PORT" });
 
 const identityEntry = z
@@ -29,6 +42,8 @@ const identityEntry = z
     uris: z.array(z.string()).default([]),
     ttl: duration.optional(),
     keyAlgorithm: keyAlgorithm.optional(),
+    /** Embedded mode: write an Envoy bootstrap beside the certificates; keys are the `envoy.*` label names without `envoy.` (and `allow`). */
+    envoy: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
   })
   .strict();
 
@@ -37,8 +52,8 @@ export const configSchema = z
   .object({
     store: storeSpec,
     kekFile: z.string(),
-    caStateName: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,50}$/, { message: "must be a Docker config name of at most 51 characters" }),
-    kekSecretName: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/, { message: "must be a Docker secret name" }),
+    caStateName: dockerName("config", ".v<N>", ".v999999999".length),
+    kekSecretName: dockerName("secret"),
     labelPrefix: z.string().regex(/^[a-z0-9][a-z0-9._-]*\.$/, { message: "must be lower-case and end with a dot, like 'mtls.'" }),
     ca: z
       .object({
@@ -64,12 +79,14 @@ export const configSchema = z
         timeout: duration,
         keepPrevious: z.number().int().min(0).max(10),
         leaseTtl: duration,
-        leaseName: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/, { message: "must be a Docker config name" }),
+        leaseName: dockerName("config"),
       })
       .strict(),
     schedule: z
       .object({
-        cron: z.string().min(1),
+        // Checked here, so that every command refuses a bad expression before anything starts (serve used to keep
+        // listening without ever reconciling).
+        cron: z.string().refine((v) => cron.validate(v), { message: "is not a cron expression (example: '*/5 * * * *')" }),
         maintenanceWindow: z.string().regex(/^$|^\d\d:\d\d-\d\d:\d\d$/, { message: "must be HH:MM-HH:MM or empty" }),
       })
       .strict(),
@@ -80,6 +97,12 @@ export const configSchema = z
         adminTokenFile: z.string(),
         adminIdentities: z.array(z.string()),
         bodyLimit: z.number().int().min(1024).max(16 * 1024 * 1024),
+      })
+      .strict(),
+    serve: z
+      .object({
+        // How long SIGTERM waits for the running rollout before abandoning it (keep it below stop_grace_period).
+        stopGrace: duration,
       })
       .strict(),
     log: z.object({ level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]) }).strict(),
