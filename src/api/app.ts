@@ -86,6 +86,10 @@ export async function buildApiApp(p: ApiAppParams): Promise<FastifyInstance> {
     defaultJson(request, text, done);
   });
 
+  // Every route with a body takes JSON: a text/plain body gets 415 naming the media type (fastify would otherwise
+  // parse it as a string and the schema would answer "body must be object").
+  app.removeContentTypeParser("text/plain");
+
   app.setErrorHandler(handleApiError);
   app.setNotFoundHandler(handleNotFound);
 

@@ -15,7 +15,7 @@ export const GENERIC_INTERNAL_MESSAGE = "internal error; see the swarm-mtls log"
 export const WWW_AUTHENTICATE = 'Bearer realm="swarm-mtls"';
 
 /** Status and body for an error; pure, so the mapping is testable on its own. */
-export function errorReplyFor(err: unknown): { status: number; body: ErrorReplyBody; logLevel: "info" | "warn" | "error" } {
+export function errorReplyFor(err: unknown, request?: { contentType?: string }): { status: number; body: ErrorReplyBody; logLevel: "info" | "warn" | "error" } {
   if (err instanceof MtlsError) {
     const status = httpStatusFor(err);
     const message = err.code === "internal" ? GENERIC_INTERNAL_MESSAGE : err.message;
@@ -25,8 +25,9 @@ export function errorReplyFor(err: unknown): { status: number; body: ErrorReplyB
   const status = typeof fe?.statusCode === "number" ? fe.statusCode : 500;
   if (status >= 400 && status < 500) {
     const code: ErrorCode = status === 401 ? "unauthorized" : status === 404 ? "not-found" : "bad-input";
+    const mediaType = request?.contentType?.split(";")[0]?.trim().toLowerCase();
     const message = fe?.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE"
-      ? "unsupported content-type; send application/json"
+      ? `unsupported content-type${mediaType && /^[\w.+-]+\/[\w.+-]+$/.test(mediaType) ? ` '${mediaType}'` : ""}; send application/json`
       : typeof fe?.message === "string" && fe.message !== "" ? fe.message : "bad request";
     return { status, body: { error: { code, message } }, logLevel: "info" };
   }
@@ -35,7 +36,8 @@ export function errorReplyFor(err: unknown): { status: number; body: ErrorReplyB
 
 /** Fastify error handler. */
 export function handleApiError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const { status, body, logLevel } = errorReplyFor(err);
+  const contentType = request.headers["content-type"];
+  const { status, body, logLevel } = errorReplyFor(err, typeof contentType === "string" ? { contentType } : {});
   if (logLevel === "error") request.log.error({ err }, "request failed");
   else request.log[logLevel]({ code: body.error.code, status }, body.error.message);
   if (status === 401) reply.header("www-authenticate", WWW_AUTHENTICATE);

@@ -15,6 +15,8 @@ export interface Metrics {
   rotation(result: RotationResult, seconds?: number): void;
   /** Expiry of the leaf attached to `identity`; null forgets the identity (service gone or opted out). */
   setLeafExpiry(identity: string, notAfter: Date | null): void;
+  /** Forgets every identity not listed (called with all current identities after a full status read). */
+  keepLeafExpiries(identities: readonly string[]): void;
   /** Expiry of one CA certificate. */
   setCaExpiry(role: string, fingerprint: string, notAfter: Date): void;
   /** Replace every CA expiry at once (drops certificates no longer in the CA state, e.g. after a CA rotation). */
@@ -111,6 +113,10 @@ export function createMetrics(params: MetricsCreateParams = {}): Metrics {
     setLeafExpiry(identity, notAfter) {
       if (notAfter === null) leafExpiries.delete(identity);
       else leafExpiries.set(identity, notAfter);
+    },
+    keepLeafExpiries(identities) {
+      const keep = new Set(identities);
+      for (const identity of [...leafExpiries.keys()]) if (!keep.has(identity)) leafExpiries.delete(identity);
     },
     setCaExpiry(role, fingerprint, notAfter) {
       caExpiries.set(`${role}/${fingerprint}`, { role, fingerprint, notAfter });

@@ -1,5 +1,5 @@
 import { X509Certificate } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { setMaxListeners } from "node:events";
 import { join } from "node:path";
 import {
   bundlePem,
@@ -10,14 +10,15 @@ import {
   spiffeIdFor,
   validateDnsName,
   validateIdentity,
+  validateUri,
   type Authority,
   type CaCertificateInfo,
 } from "../ca/index.js";
 import type { Config } from "../config/load-config.js";
 import { parseDuration } from "../config/duration.js";
-import { badInput, MtlsError } from "../errors.js";
+import type { IdentityEntry } from "../config/schema.js";
+import { MtlsError } from "../errors.js";
 import type { Logger } from "../log.js";
-import { writeFileAtomic } from "../store/atomic-write.js";
 import type { CaStore } from "../store/ca-store.js";
 import { readKekFile } from "../store/kek-file.js";
 import type { Swarm } from "../swarm/swarm.js";
@@ -29,6 +30,11 @@ import { renewalTime } from "./renewal-time.js";
 import { rotate, type RotationObserver, type ServiceOutcome } from "./rollout.js";
 import { statusRows, type ServiceStatusRow } from "./status-rows.js";
 import { withLease } from "./with-lease.js";
+import { auditRecord, writeAudit } from "./audit-record.js";
+import { cachedCheck } from "./cached-check.js";
+import { embeddedEnvoySettings, embeddedEnvoyYaml } from "./embedded-envoy.js";
+import { currentGeneration, publishGeneration, readCurrentFile, readEnvoyYaml, writeEnvoyYaml } from "./embedded-files.js";
+import { csrRequests, decideSign, type AllowedIdentity } from "./sign-policy.js";
 import type { RotateRequest, RotationOutcome, ServiceStatus, SignCsrInput, SignedCsr } from "./serving-types.js";
 
 /** What `serve` exposes over HTTP (structurally the API's ControlPlane) plus the reconcile the scheduler runs. */
@@ -53,6 +59,8 @@ export interface PlaneMetrics {
   certificatesIssued(alg: string): void;
   rotation(result: "rotated" | "reattached" | "failed" | "skipped", seconds?: number): void;
   setLeafExpiry(identity: string, notAfter: Date | null): void;
+  /** Forget the expiry of every identity not listed (services gone, opted out, identities removed from config). */
+  keepLeafExpiries(identities: readonly string[]): void;
   setCaExpiries(entries: { role: string; fingerprint: string; notAfter: Date }[]): void;
   reconcileSucceeded(at: Date): void;
 }
@@ -67,6 +75,18 @@ export interface PlaneCreateParams {
   swarm?: Swarm;
   /** Directory of the file store (embedded mode writes DIR/certs/<identity>/). */
   dataDir?: string;
+  /** How long a readiness answer is reused, ms; default READY_CACHE_MS. */
+  readyCacheMs?: number;
+  /** Aborted when serve stops and its grace ran out: running rollouts are abandoned (the next reconcile resumes). */
+  stopSignal?: AbortSignal;
+}
+
+/** How long `/readyz` reuses an answer: probes cannot make the server read and decrypt the CA more often. */
+export const READY_CACHE_MS = 5000;
+
+/** DNS SANs of a certificate as Node reports them (`DNS:a, DNS:b, URI:…`), lower-case. */
+function dnsSansOf(cert: X509Certificate): string[] {
+  return (cert.subjectAltName ?? "").split(/, /).filter((x) => x.startsWith("DNS:")).map((x) => x.slice(4).toLowerCase());
 }
 
 function toApiStatus(r: ServiceStatusRow): ServiceStatus {
@@ -91,6 +111,13 @@ export function createServingPlane(p: PlaneCreateParams): ServingPlane {
   let authority: Authority | null = null;
   const log = p.logger.child({ component: "serve" });
   const audit = p.logger.child({ component: "audit" });
+  // A rollout stops on the lease's signal or on serve's stop signal, whichever comes first.
+  const orStop = (signal: AbortSignal): AbortSignal => {
+    if (!p.stopSignal) return signal;
+    const both = AbortSignal.any([signal, p.stopSignal]);
+    setMaxListeners(0, both);
+    return both;
+  };
 
   const load = async (): Promise<Authority> => {
     const doc = await p.store.readCaState();
@@ -112,7 +139,7 @@ export function createServingPlane(p: PlaneCreateParams): ServingPlane {
     const swarm = p.swarm as Swarm;
     const a = await load();
     const deps = { swarm, authority: a, config: p.config, logger: p.logger, observer };
-    const run = (signal?: AbortSignal) => rotate(deps, { services, force, dryRun, trigger, signal, onlyOptedIn: trigger === "event" });
+    const run = (signal?: AbortSignal) => rotate(deps, { services, force, dryRun, trigger, signal: signal && orStop(signal), onlyOptedIn: trigger === "event" });
     const report = dryRun ? await run() : await withLease(swarm, { ttlSeconds: p.config.seconds.leaseTtl, name: p.config.rotation.leaseName, logger: p.logger }, run);
     return report.outcomes;
   };
@@ -122,19 +149,25 @@ export function createServingPlane(p: PlaneCreateParams): ServingPlane {
     const fleet = await gatherFleet(p.swarm as Swarm, await ca(), p.config, { force: false, now });
     const rows = statusRows(fleet, p.config, now);
     for (const r of rows) if (r.identity) p.metrics.setLeafExpiry(r.identity, r.notAfter ? new Date(r.notAfter) : null);
+    // Every opted-in service is in the rows: an identity that is not (service removed, opted out) loses its gauge.
+    p.metrics.keepLeafExpiries(rows.flatMap((r) => (r.identity && r.notAfter ? [r.identity] : [])));
     return rows;
   };
 
-  // Embedded mode: identities from config, certificates written to DIR/certs/<identity>/ (atomic replace).
+  // Embedded mode: identities from config, certificates written to DIR/certs/<identity>/gN/ with an atomically
+  // swapped `current` link (see embedded-files.ts), Envoy bootstrap beside them.
   const certDir = (identity: string): string => join(p.dataDir ?? ".", "certs", identity);
+  const wantedDns = (id: IdentityEntry): string[] => [...new Set(id.dns.map(validateDnsName))];
   const fileStatus = async (): Promise<ServiceStatusRow[]> => {
     const a = await ca();
     const now = new Date();
     const rows: ServiceStatusRow[] = [];
     for (const id of p.config.identities) {
       let cert: X509Certificate | null = null;
+      const generation = await currentGeneration(certDir(id.name));
       try {
-        cert = new X509Certificate(await readFile(join(certDir(id.name), "tls.crt")));
+        const pem = await readCurrentFile(certDir(id.name), "tls.crt");
+        cert = pem === null ? null : new X509Certificate(pem);
       } catch {
         cert = null;
       }
@@ -147,21 +180,33 @@ export function createServingPlane(p: PlaneCreateParams): ServingPlane {
       const serial = cert.serialNumber.toLowerCase();
       const due = renewalTime({ notBefore, notAfter, renewBefore: p.config.leaf.renewBefore, jitter: p.config.leaf.jitter, seed: serial });
       const issuedByNow = cert.checkIssued(new X509Certificate(a.intermediate.certPem));
+      let namesChanged = false;
+      try {
+        namesChanged = dnsSansOf(cert).sort().join(",") !== wantedDns(id).sort().join(",");
+      } catch {
+        namesChanged = false; // an invalid name is reported when issuing
+      }
       rows.push({
         identity: id.name,
         service: id.name,
-        generation: 1,
+        generation: generation || null,
         serial,
         notAfter: notAfter.toISOString(),
         secondsLeft: Math.round((notAfter.getTime() - now.getTime()) / 1000),
         nextRotation: due.toISOString(),
         issuer: null,
-        state: now >= due || !issuedByNow ? "due" : "ok",
-        reason: !issuedByNow ? "issued by another CA" : now >= due ? "due" : "",
+        state: now >= due || !issuedByNow || namesChanged ? "due" : "ok",
+        reason: !issuedByNow ? "issued by another CA" : namesChanged ? "DNS names changed in the config" : now >= due ? "due" : "",
       });
       p.metrics.setLeafExpiry(id.name, notAfter);
     }
+    p.metrics.keepLeafExpiries(rows.filter((r) => r.notAfter !== null).map((r) => r.service));
     return rows;
+  };
+  /** The Envoy bootstrap a configured identity asks for (validated), or null. Throws bad-input naming the config key. */
+  const fileEnvoyYaml = (id: IdentityEntry, trustDomain: string): string | null => {
+    const settings = embeddedEnvoySettings(id, { trustDomain, certDir: certDir(id.name) });
+    return settings ? embeddedEnvoyYaml(settings, `identities.${id.name}.envoy`) : null;
   };
   const fileRotate = async (names: string[] | undefined, force: boolean, dryRun: boolean, trigger: string): Promise<ServiceOutcome[]> => {
     const a = await load();
@@ -171,38 +216,56 @@ export function createServingPlane(p: PlaneCreateParams): ServingPlane {
       if (names && !names.includes(row.service)) continue;
       const id = p.config.identities.find((x) => x.name === row.service);
       if (!id) continue;
-      const needed = force || row.state !== "ok";
+      const generationBefore = row.generation ?? 0;
       const base: ServiceOutcome = { service: id.name, identity: id.name, result: "up-to-date", reason: "up-to-date", detail: row.reason, generationBefore: row.generation, generationAfter: row.generation, warnings: [] };
+      const failed = (reason: ServiceOutcome["reason"], error: string, serial: string | null = null, fingerprint: string | null = null): void => {
+        out.push({ ...base, result: "failed", reason, error });
+        if (dryRun) return;
+        p.metrics.rotation("failed");
+        writeAudit(p.logger, auditRecord({ event: "rotate", trigger, identity: id.name, service: id.name, serial, fingerprint, generationFrom: row.generation, generationTo: row.generation, result: "failed", error }));
+      };
+      // The Envoy bootstrap follows the config even when the certificate is not due.
+      let envoyYaml: string | null = null;
+      try {
+        envoyYaml = fileEnvoyYaml(id, a.trustDomain);
+      } catch (e) {
+        failed("invalid", (e as Error).message);
+        continue;
+      }
+      const needed = force || row.state !== "ok";
       if (!needed) {
+        if (!dryRun && envoyYaml !== null) await writeEnvoyYaml(certDir(id.name), envoyYaml).catch((e: unknown) => log.warn({ identity: id.name, err: (e as Error).message }, "could not write envoy.yaml"));
         out.push(base);
         continue;
       }
       const reason = force ? "forced" : row.state === "missing" ? "no-certificate" : "due";
       if (dryRun) {
-        out.push({ ...base, result: "planned", reason, generationAfter: 1 });
+        out.push({ ...base, result: "planned", reason, generationAfter: generationBefore + 1 });
         continue;
       }
       const t0 = Date.now();
+      let serial: string | null = null;
+      let fingerprint: string | null = null;
       try {
         const leaf = await issueLeaf(a, {
           identity: validateIdentity(id.name),
-          dnsNames: id.dns.map(validateDnsName),
-          uris: [spiffeIdFor({ trustDomain: a.trustDomain, identity: id.name }), ...id.uris],
+          dnsNames: wantedDns(id),
+          uris: [spiffeIdFor({ trustDomain: a.trustDomain, identity: id.name }), ...id.uris.map(validateUri)],
           ttlSeconds: id.ttl ? parseDuration(id.ttl, `identities.${id.name}.ttl`) : Math.min(p.config.seconds.leafTtl, a.maxLeafTtlSeconds),
           ...(id.keyAlgorithm ? { keyAlgorithm: id.keyAlgorithm } : {}),
         });
+        serial = leaf.serial;
+        fingerprint = leaf.fingerprint;
         const dir = certDir(id.name);
-        await writeFileAtomic(join(dir, "tls.key"), leaf.keyPem as string, { mode: 0o400 });
-        await writeFileAtomic(join(dir, "tls.crt"), leaf.chainPem, { mode: 0o644 });
-        await writeFileAtomic(join(dir, "ca.crt"), bundlePem(a), { mode: 0o644 });
+        const gen = await publishGeneration({ dir, files: { "tls.key": leaf.keyPem as string, "tls.crt": leaf.chainPem, "ca.crt": bundlePem(a) }, keepPrevious: p.config.rotation.keepPrevious });
+        if (envoyYaml !== null) await writeEnvoyYaml(dir, envoyYaml);
         p.metrics.certificatesIssued(leaf.keyAlgorithm);
         p.metrics.rotation("rotated", (Date.now() - t0) / 1000);
         p.metrics.setLeafExpiry(id.name, leaf.notAfter);
-        audit.info({ trigger, identity: id.name, serial: leaf.serial, fingerprint: leaf.fingerprint, result: "rotated" }, "certificate issued");
-        out.push({ ...base, result: "rotated", reason, generationAfter: 1, serial: leaf.serial, notAfter: leaf.notAfter.toISOString() });
+        writeAudit(p.logger, auditRecord({ event: "rotate", trigger, identity: id.name, service: id.name, serial, fingerprint, generationFrom: gen.from || null, generationTo: gen.to, result: "ok" }));
+        out.push({ ...base, result: "rotated", reason, generationAfter: gen.to, serial: leaf.serial, notAfter: leaf.notAfter.toISOString() });
       } catch (e) {
-        p.metrics.rotation("failed");
-        out.push({ ...base, result: "failed", reason, error: (e as Error).message });
+        failed(reason, e instanceof MtlsError ? e.message : `could not write the certificate files: ${(e as Error).message}`, serial, fingerprint);
       }
     }
     return out;
@@ -227,11 +290,29 @@ export function createServingPlane(p: PlaneCreateParams): ServingPlane {
     return row;
   };
 
+  // What POST /v1/sign may sign for an identity: the names the CA would give it by itself.
+  const allowedIdentity = async (a: Authority, identity: string): Promise<AllowedIdentity | undefined> => {
+    const maxTtl = a.maxLeafTtlSeconds;
+    if (p.swarm) {
+      const fleet = await gatherFleet(p.swarm, a, p.config, { force: false, now: new Date() });
+      const want = fleet.entries.find((e) => e.identity?.identity === identity)?.identity;
+      return want ? { identity, dnsNames: want.dnsNames, uris: [want.spiffeId], ttlSeconds: want.ttlSeconds } : undefined;
+    }
+    const id = p.config.identities.find((x) => x.name === identity);
+    if (!id) return undefined;
+    return {
+      identity,
+      dnsNames: wantedDns(id),
+      uris: [spiffeIdFor({ trustDomain: a.trustDomain, identity }), ...id.uris.map(validateUri)],
+      ttlSeconds: id.ttl ? parseDuration(id.ttl, `identities.${id.name}.ttl`) : Math.min(p.config.seconds.leafTtl, maxTtl),
+    };
+  };
+
   // Automatic CA rotation (swarm mode): an intermediate with less than ca.rotateBefore of its life left is rotated,
   // one phase per reconcile, and a rotation in progress (started by `rotate-ca --step` or a crash) is carried on.
   const advanceCaRotation = async (trigger: string): Promise<void> => {
     const swarm = p.swarm;
-    if (!swarm) return;
+    if (!swarm || p.stopSignal?.aborted) return;
     const a = await load();
     const record = readCaRotationRecord(a);
     const inProgress = record !== null && record.phase !== "complete";
@@ -240,7 +321,7 @@ export function createServingPlane(p: PlaneCreateParams): ServingPlane {
     const kek = await readKekFile(p.kekFile);
     const deps = { swarm, store: p.store, kek, config: p.config, logger: p.logger, observer };
     const report = await oneAtATime(() =>
-      withLease(swarm, { ttlSeconds: p.config.seconds.leaseTtl, name: p.config.rotation.leaseName, logger: p.logger }, (signal) => rotateCa(deps, { oneStep: true, trigger, signal })),
+      withLease(swarm, { ttlSeconds: p.config.seconds.leaseTtl, name: p.config.rotation.leaseName, logger: p.logger }, (signal) => rotateCa(deps, { oneStep: true, trigger, signal: orStop(signal) })),
     );
     await load();
     const done = report.finished[0];
@@ -256,15 +337,18 @@ export function createServingPlane(p: PlaneCreateParams): ServingPlane {
       const fleet = await gatherFleet(p.swarm, a, p.config, { force: false, now: new Date() });
       return caRotationStatus(a, record, caRotationServices(fleet));
     },
-    async ready() {
-      try {
-        await load();
-        if (p.swarm) await p.swarm.info();
-        return { ready: true };
-      } catch (e) {
-        return { ready: false, reason: (e as Error).message };
-      }
-    },
+    ready: cachedCheck({
+      ttlMs: p.readyCacheMs ?? READY_CACHE_MS,
+      check: async () => {
+        try {
+          await load();
+          if (p.swarm) await p.swarm.info();
+          return { ready: true };
+        } catch (e) {
+          return { ready: false, reason: (e as Error).message };
+        }
+      },
+    }),
     bundlePem: async () => bundlePem(await ca()),
     caInfo: async () => describeAuthority(await ca()),
     listServices: async () => (await listRows()).map(toApiStatus),
@@ -274,7 +358,14 @@ export function createServingPlane(p: PlaneCreateParams): ServingPlane {
       return (await runRotate(services, req.force === true, req.dryRun === true, `api:${actor}`)).map(toApiOutcome);
     },
     async envoyBootstrap(identity) {
-      if (!p.swarm) throw new MtlsError("not-found", "Envoy bootstraps are served in swarm mode (services with mtls.envoy=true)");
+      if (!p.swarm) {
+        const id = p.config.identities.find((x) => x.name === identity);
+        if (!id) throw new MtlsError("not-found", `no configured identity '${identity}' (identities: in the config)`);
+        if (!id.envoy) throw new MtlsError("not-found", `identity ${identity} has no Envoy sidecar (give it an envoy: block in the config)`);
+        const yaml = await readEnvoyYaml(certDir(identity));
+        if (yaml === null) throw new MtlsError("not-found", `the Envoy bootstrap of ${identity} is not written yet (it is written with its certificate)`);
+        return yaml;
+      }
       const fleet = await gatherFleet(p.swarm, await ca(), p.config, { force: false, now: new Date() });
       const e = fleet.entries.find((x) => x.identity?.identity === identity);
       if (!e) throw new MtlsError("not-found", `no managed service with identity '${identity}'`);
@@ -283,21 +374,30 @@ export function createServingPlane(p: PlaneCreateParams): ServingPlane {
     },
     async signCsr(req, actor) {
       const a = await ca();
-      const identity = validateIdentity(req.identity);
-      const dnsNames = (req.dnsNames ?? []).map(validateDnsName);
-      if (req.ttlSeconds !== undefined && req.ttlSeconds > a.maxLeafTtlSeconds) {
-        throw badInput(`ttl ${req.ttlSeconds}s is over the CA maximum of ${a.maxLeafTtlSeconds}s`);
+      const trigger = `api:${actor}`;
+      let serial: string | null = null;
+      let fingerprint: string | null = null;
+      try {
+        const identity = validateIdentity(req.identity);
+        const decision = decideSign({
+          request: { identity, ...(req.dnsNames ? { dnsNames: req.dnsNames } : {}), ...(req.ttlSeconds !== undefined ? { ttlSeconds: req.ttlSeconds } : {}) },
+          allowed: await allowedIdentity(a, identity),
+          csr: csrRequests(req.csrPem),
+          maxTtlSeconds: a.maxLeafTtlSeconds,
+          knownFrom: p.swarm ? `no opted-in service has it (label ${p.config.labelPrefix}enable=true)` : "it is not listed under `identities` in the config",
+        });
+        const leaf = await signCsr(a, { csrPem: req.csrPem, identity, dnsNames: decision.dnsNames, uris: decision.uris, ttlSeconds: decision.ttlSeconds });
+        serial = leaf.serial;
+        fingerprint = leaf.fingerprint;
+        p.metrics.certificatesIssued(leaf.keyAlgorithm);
+        writeAudit(p.logger, auditRecord({ event: "sign", trigger, identity, serial, fingerprint, result: "ok" }));
+        return { chainPem: leaf.chainPem, serial: leaf.serial, notAfter: leaf.notAfter.toISOString(), bundlePem: bundlePem(a) };
+      } catch (e) {
+        const refused = e instanceof MtlsError && e.code === "bad-input";
+        const error = e instanceof MtlsError ? e.message : "internal error";
+        writeAudit(p.logger, auditRecord({ event: "sign", trigger, identity: /^[a-z0-9][a-z0-9._-]{0,62}$/.test(req.identity) ? req.identity : null, serial, fingerprint, result: refused ? "refused" : "failed", error }));
+        throw e;
       }
-      const leaf = await signCsr(a, {
-        csrPem: req.csrPem,
-        identity,
-        dnsNames,
-        uris: [spiffeIdFor({ trustDomain: a.trustDomain, identity })],
-        ttlSeconds: req.ttlSeconds ?? Math.min(p.config.seconds.leafTtl, a.maxLeafTtlSeconds),
-      });
-      p.metrics.certificatesIssued(leaf.keyAlgorithm);
-      audit.info({ trigger: `api:${actor}`, identity, serial: leaf.serial, fingerprint: leaf.fingerprint, result: "signed" }, "CSR signed");
-      return { chainPem: leaf.chainPem, serial: leaf.serial, notAfter: leaf.notAfter.toISOString(), bundlePem: bundlePem(a) };
     },
     async reconcile(r) {
       try {

@@ -5,7 +5,7 @@ import { MtlsError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { isNameConflict } from "../swarm/docker-error.js";
 import type { SecretReference, ServiceSpec } from "../swarm/docker-types.js";
-import { generationOf, identityObjectName, LABEL, managedLabels, sharedObjectName } from "../swarm/managed-labels.js";
+import { certificateLabels, envoyConfigLabels, generationOf, identityObjectName, LABEL, managedLabels, sharedObjectName } from "../swarm/managed-labels.js";
 import { patchServiceSecrets, type SecretAttachment } from "../swarm/patch-service-secrets.js";
 import { patchServiceConfigs, type ConfigAttachment } from "../swarm/patch-service-configs.js";
 import { rolloutDeadlineMs, rolloutSettleMs } from "../swarm/rollout-deadline.js";
@@ -17,6 +17,7 @@ import { PUBLIC_FILE_MODE } from "./attachments.js";
 import { gatherFleet, issuerFingerprint, type Fleet, type FleetEntry } from "./fleet.js";
 import { generationsToPrune, type PlanReason } from "./plan.js";
 import type { ServiceIdentity } from "./service-identity.js";
+import { auditRecord, writeAudit } from "./audit-record.js";
 
 /** What happened to one service in a reconcile. */
 export interface ServiceOutcome {
@@ -83,7 +84,7 @@ export interface RotateParams {
   trigger?: string;
   signal?: AbortSignal;
   /** Test hook: called after each step of a service's rollout (crash injection in reliability tests). */
-  afterStep?: (step: "secrets-created" | "spec-updated" | "converged", service: string) => Promise<void> | void;
+  afterStep?: (step: "secrets-created" | "spec-updated" | "converging" | "converged", service: string) => Promise<void> | void;
 }
 
 async function pool<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
@@ -155,7 +156,6 @@ export async function rotate(deps: RotationDeps, p: RotateParams = {}): Promise<
   const now = deps.now ?? (() => new Date());
   const startedAt = now();
   const log = deps.logger.child({ component: "rollout" });
-  const audit = deps.logger.child({ component: "audit" });
   const fleet = await gatherFleet(deps.swarm, deps.authority, deps.config, { services: p.services, force: p.force === true, now: startedAt, onlyOptedIn: p.onlyOptedIn });
   const outcomes: ServiceOutcome[] = [];
   const pruned: string[] = [];
@@ -195,9 +195,9 @@ export async function rotate(deps: RotationDeps, p: RotateParams = {}): Promise<
       outcomes.push(o);
       deps.observer?.finished?.(o, (Date.now() - t0) / 1000);
       deps.observer?.progress?.({ service: o.service, step: o.result === "failed" ? "failed" : "done", detail: o.error ?? o.detail });
-      const line = { trigger: p.trigger ?? "cli", service: o.service, identity: o.identity, reason: o.reason, generationBefore: o.generationBefore, generationAfter: o.generationAfter, serial: o.serial, result: o.result };
-      if (o.result === "failed") audit.warn({ ...line, error: o.error }, "rotation failed");
-      else audit.info(line, o.result === "rotated" ? "certificate rotated" : "references re-attached");
+      const done = o.result !== "failed" && o.identity !== null && o.generationAfter !== null;
+      const crtSecret = done ? fleet.secrets.byIdentity.get(o.identity as string)?.crt.get(o.generationAfter as number) ?? (await deps.swarm.findSecret(identityObjectName(o.identity as string, "crt", o.generationAfter as number)).catch(() => null)) : null;
+      writeAudit(deps.logger, auditRecord({ event: o.result === "reattached" ? "reattach" : "rotate", trigger: p.trigger ?? "cli", identity: o.identity, service: o.service, serial: o.serial, fingerprint: crtSecret?.labels[LABEL.fingerprint], generationFrom: o.generationBefore, generationTo: done ? o.generationAfter : o.generationBefore, result: o.result === "failed" ? "failed" : "ok", error: o.error }));
     });
     pruned.push(...(await pruneBundles(deps.swarm, deps.config.rotation.keepPrevious, fleet.bundle.secret?.id ?? null, deps.config.caStateName)));
   }
@@ -257,16 +257,16 @@ async function rollOne(deps: RotationDeps, fleet: Fleet, e: FleetEntry, bundle: 
     deps.observer?.issued?.(leaf.keyAlgorithm);
     serial = leaf.serial;
     notAfter = leaf.notAfter.toISOString();
-    const labels = {
-      [LABEL.identity]: want.identity,
-      [LABEL.generation]: generation,
-      [LABEL.serial]: leaf.serial,
-      [LABEL.notBefore]: leaf.notBefore.toISOString(),
-      [LABEL.notAfter]: leaf.notAfter.toISOString(),
-      [LABEL.fingerprint]: leaf.fingerprint,
-      [LABEL.issuer]: issuerFingerprint(authority),
-      [LABEL.profile]: want.profile,
-    };
+    const labels = certificateLabels({
+      identity: want.identity,
+      generation,
+      serial: leaf.serial,
+      notBefore: leaf.notBefore,
+      notAfter: leaf.notAfter,
+      fingerprint: leaf.fingerprint,
+      issuer: issuerFingerprint(authority),
+      profile: want.profile,
+    });
     const crtName = identityObjectName(want.identity, "crt", generation);
     const keyName = identityObjectName(want.identity, "key", generation);
     const crtLabels = managedLabels("crt", labels);
@@ -297,7 +297,7 @@ async function rollOne(deps: RotationDeps, fleet: Fleet, e: FleetEntry, bundle: 
   }
 
   const attachments = secretAttachments(want, crt, key, bundle);
-  const envoy = e.envoy ? await ensureEnvoyConfig(swarm, fleet, want.identity, e.envoy) : null;
+  const envoy = e.envoy ? await ensureEnvoyConfig(swarm, fleet, want.identity, e.envoy, crt.labels) : null;
   const configAttachments: ConfigAttachment[] = envoy && e.envoy ? [{ configId: envoy.id, configName: envoy.name, target: e.envoy.target, uid: want.keyFile.uid, gid: want.keyFile.gid, mode: 0o444 }] : [];
   const ourConfig = (ref: { ConfigID?: string }): boolean => !!ref.ConfigID && fleet.envoyConfigs.get(ref.ConfigID)?.labels[LABEL.identity] === want.identity;
   const ours = (ref: SecretReference): boolean => {
@@ -335,6 +335,7 @@ async function rollOne(deps: RotationDeps, fleet: Fleet, e: FleetEntry, bundle: 
     p.timeoutSeconds !== undefined
       ? p.timeoutSeconds * 1000
       : Math.min(config.seconds.rotationTimeout * 1000, rolloutDeadlineMs(update.before.spec) * concurrency);
+  let midway = false;
   const reading = await waitForRollout(swarm, {
     serviceId: e.service.id,
     fromVersion: update.updatedFromVersion,
@@ -343,7 +344,14 @@ async function rollOne(deps: RotationDeps, fleet: Fleet, e: FleetEntry, bundle: 
     settleMs: rolloutSettleMs(update.before.spec),
     deadlineMs,
     signal: p.signal,
-    onProgress: (r) => progress("converging", `${r.runningNew}/${r.desired} tasks on generation ${generation}${r.reason ? ` (${r.reason})` : ""}`),
+    onProgress: (r) => {
+      progress("converging", `${r.runningNew}/${r.desired} tasks on generation ${generation}${r.reason ? ` (${r.reason})` : ""}`);
+      // Test hook, once: some tasks already run the new secrets while others still run the old ones.
+      if (!midway && r.runningNew >= 1 && r.old >= 1) {
+        midway = true;
+        void Promise.resolve(p.afterStep?.("converging", name)).catch(() => undefined);
+      }
+    },
   });
   if (reading.state !== "converged") {
     const why = reading.timedOut ? `did not converge within ${Math.round(deadlineMs / 1000)}s (${reading.reason ?? "tasks pending"})` : reading.reason ?? "rollout failed";
@@ -393,13 +401,13 @@ async function pruneGenerations(swarm: Swarm, fleet: Fleet, identity: string, ge
 }
 
 /** Finds the managed Envoy config with exactly this content for the identity, or creates the next version. */
-async function ensureEnvoyConfig(swarm: Swarm, fleet: Fleet, identity: string, want: { yaml: string; fingerprint: string }): Promise<{ id: string; name: string; created: boolean }> {
+async function ensureEnvoyConfig(swarm: Swarm, fleet: Fleet, identity: string, want: { yaml: string; fingerprint: string }, crtLabels: Record<string, string>): Promise<{ id: string; name: string; created: boolean }> {
   const mine = [...fleet.envoyConfigs.values()].filter((c) => c.labels[LABEL.identity] === identity);
   const same = mine.find((c) => c.labels[LABEL.fingerprint] === want.fingerprint);
   if (same) return { id: same.id, name: same.name, created: false };
   const generation = Math.max(0, ...mine.map((c) => generationOf(c.labels) ?? 0)) + 1;
   const name = identityObjectName(identity, "envoy", generation);
-  const labels = managedLabels("envoy", { [LABEL.identity]: identity, [LABEL.generation]: generation, [LABEL.fingerprint]: want.fingerprint });
+  const labels = envoyConfigLabels(crtLabels, { identity, generation, fingerprint: want.fingerprint });
   const id = await swarm.createConfig({ name, data: Buffer.from(want.yaml), labels });
   fleet.envoyConfigs.set(id, { id, name, labels, version: 0, data: Buffer.from(want.yaml) });
   return { id, name, created: true };
@@ -445,7 +453,7 @@ async function removeSecrets(swarm: Swarm, secrets: SecretRecord[]): Promise<voi
 }
 
 /** Removes this CA's trust bundles that no service references, keeping the current one and `keep` older ones. */
-async function pruneBundles(swarm: Swarm, keep: number, currentId: string | null, caName: string): Promise<string[]> {
+export async function pruneBundles(swarm: Swarm, keep: number, currentId: string | null, caName: string): Promise<string[]> {
   const [services, bundles] = await Promise.all([swarm.listServices(), swarm.listSecrets({ label: [`${LABEL.managed}=true`, `${LABEL.kind}=bundle`] })]);
   const referenced = new Set(services.flatMap((s) => s.secretRefs.map((r) => r.SecretID)));
   const older = bundles

@@ -215,6 +215,8 @@ t.test("rotate bodies are validated strictly, naming the field, and rejected bod
     { payload: '{"force": tru', status: 400, message: /JSON/i },
     { payload: '{"__proto__": {"force": true}}', status: 400, message: /JSON/ },
     { payload: "force=true", contentType: "application/x-www-form-urlencoded", status: 415, message: /content-type/i },
+    { payload: '{"force": true}', contentType: "text/plain", status: 415, message: /unsupported content-type 'text\/plain'; send application\/json/ },
+    { payload: "force", contentType: "text/plain; charset=utf-8", status: 415, message: /unsupported content-type 'text\/plain'/ },
   ];
   for (const c of cases) {
     const r = await app.inject({

@@ -58,3 +58,16 @@ t.test("every series is prefixed swarm_mtls_, process metrics included by defaul
   t.same(names.filter((n) => !n.startsWith("swarm_mtls_")), []);
   t.ok(names.includes("swarm_mtls_process_cpu_seconds_total"));
 });
+
+t.test("keepLeafExpiries drops the series of identities no longer listed (services gone)", async (t) => {
+  const m = createMetrics({ processMetrics: false, now: () => NOW });
+  m.setLeafExpiry("kept", new Date(NOW + 1000));
+  m.setLeafExpiry("gone", new Date(NOW + 2000));
+  t.match(await m.registry.metrics(), 'identity="gone"');
+  m.keepLeafExpiries(["kept"]);
+  const text = await m.registry.metrics();
+  t.notMatch(text, 'identity="gone"', "the removed service's gauge is gone");
+  t.match(text, `${METRIC_NAMES.leafExpiry}{identity="kept"} 1`);
+  m.keepLeafExpiries([]);
+  t.notMatch(await m.registry.metrics(), 'identity="kept"');
+});
