@@ -12,6 +12,8 @@ import { runServe, type ServeOptions } from "./serve.js";
 import { envoyExitCode, runEnvoy, showEnvoy, type EnvoyOptions } from "./envoy.js";
 import { rotateExitCode, runRotate, showRotate, type RotateOptions } from "./rotate.js";
 import { runStatus, showStatus } from "./status.js";
+import { collect, runPrune, showPrune, type PruneOptions } from "./prune.js";
+import { pruneExitCode } from "../rotation/prune.js";
 import { runRotateCa, showRotateCa, type RotateCaOptions } from "./rotate-ca.js";
 import { auditExitCode, printAudit, readAuditFormat, runAudit, type AuditOptions } from "./audit.js";
 
@@ -89,10 +91,14 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
     .option("--dry-run", "print the plan and change nothing")
     .option("--concurrency <n>", "services rolled at once (default: rotation.concurrency, 4)")
     .option("--timeout <duration>", "upper bound per service rollout (default: rotation.timeout, 5m)")
+    .option("--server <url>", "ask the running CA service (swarm-mtls serve) at https://HOST:PORT to rotate, under its lease")
+    .option("--admin-token-file <file>", "with --server: file holding the admin bearer token")
+    .option("--ca-file <file>", "with --server: PEM root(s) to verify the API's certificate (default: the system's)")
     .addHelpText(
       "after",
       "\nExit codes: 0 all done, 1 some service failed (and was rolled back), 2 bad input, 3 another rotation is running.\n" +
-        "Examples:\n  swarm-mtls rotate --all --dry-run\n  swarm-mtls rotate shop_api --force\n",
+        "Examples:\n  swarm-mtls rotate --all --dry-run\n  swarm-mtls rotate shop_api --force\n" +
+        "  swarm-mtls rotate shop_api --force --server https://mgr1:8443 --admin-token-file token --ca-file root.pem\n",
     )
     .action(async (services: string[], o: RotateOptions, cmd: Command) => {
       const ctx = context(cmd);
@@ -118,6 +124,28 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
     .action(async (o: RotateCaOptions, cmd: Command) => {
       const ctx = context(cmd);
       printResult(await runRotateCa(ctx, o), { json: ctx.json }, showRotateCa);
+    });
+
+  program
+    .command("prune")
+    .description("remove the certificates, keys and Envoy configs of identities no service uses any more (after docker stack rm)")
+    .option("--stack <name>", "identities of this stack's services, <stack>_<service> (repeatable)", collect)
+    .option("--identity <id>", "an identity by name (repeatable)", collect)
+    .option("--all", "every managed identity no service uses")
+    .option("--keep-bundle", "keep the CA's trust bundle secrets even when no service uses them")
+    .option("--dry-run", "print what would be removed and change nothing")
+    .addHelpText(
+      "after",
+      "\nAn identity a service still mounts or claims (label mtls.enable=true) is kept, with the service named; the trust\n" +
+        "bundle goes only when no service uses any bundle of this CA. CA state, the key-encryption key and the lease are\n" +
+        "never touched. Exit codes: 0 everything in scope removed, 1 something in scope is still in use or Docker refused,\n" +
+        "2 bad input, 3 a rotation is running.\nExamples:\n  docker stack rm shop && swarm-mtls prune --stack shop --dry-run\n  swarm-mtls prune --identity legacy-api --keep-bundle\n",
+    )
+    .action(async (o: PruneOptions, cmd: Command) => {
+      const ctx = context(cmd);
+      const report = await runPrune(ctx, o);
+      printResult(report, { json: ctx.json }, showPrune);
+      process.exitCode = pruneExitCode(report);
     });
 
   program

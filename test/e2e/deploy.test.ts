@@ -1,24 +1,27 @@
 /**
- * swarm-mtls deployed for real, as operators deploy it: `docker stack deploy -c docker-compose.test.yml` on the
- * sandbox swarm, with images built by scripts/build-local-images.sh (no registry). The CA runs as a stack service
- * with the Docker socket and the swarm's key-encryption key; `echo` (2 replicas, start-first) and `client` are
- * opted in with labels and talk mTLS to each other inside an encrypted internal overlay.
+ * swarm-mtls deployed for real, as operators deploy it: `docker stack deploy -c config/swarm-mtls.stack.yml -c
+ * docker-compose.test.yml` on the sandbox swarm, with images built by scripts/build-local-images.sh (no registry).
+ * The CA service is the production stack file itself (the test file only swaps in the local image, a faster
+ * schedule and a file-made admin token); it runs with the Docker socket and the swarm's key-encryption key. `echo`
+ * (2 replicas, start-first) and `client` are opted in with labels and talk mTLS to each other inside an encrypted
+ * internal overlay.
  *
  * What a user would see, checked here:
- *   1. the CA service becomes ready and `echo` serves a certificate of our CA, with the client's SPIFFE ID seen;
- *   2. three forced rotations of `echo` through the CA's HTTP API, each under a bounded loop of mTLS requests from
- *      `client`: zero failed requests, and the served serial changes each time;
+ *   1. the deployed `ca` service is the production file's; it becomes ready and `echo` serves a certificate of our CA,
+ *      with the client's SPIFFE ID seen;
+ *   2. three `swarm-mtls rotate echo --force --server https://localhost:PORT` through the CA's API, each under a
+ *      bounded loop of mTLS requests from `client`: zero failed requests, and the served serial changes each time;
  *   3. no client certificate, and a client certificate of a foreign CA (same SPIFFE ID), are refused;
- *   4. `docker stack deploy` again with the same file: the certificates are re-attached without a new issue and
+ *   4. `docker stack deploy` again with the same files: the certificates are re-attached without a new issue and
  *      traffic flows;
- *   5. `docker stack rm`: what is left is only what the README documents (each identity's current generation and
- *      one previous one; the shared trust bundle), and the documented `docker secret ls --filter label=...`
- *      command finds it for the operator to remove.
+ *   5. `swarm-mtls prune --stack` refuses while the services run; after `docker stack rm` it removes every managed
+ *      secret and config of the stack's identities and nothing else, keeping the trust bundle as asked
+ *      (`--keep-bundle`: the test CA's bundle is shared with the other test files running at the same time).
  *
  * Isolation: other test files run against the same swarm at the same time, some of them with services labelled
  * `mtls.enable=true`. The test therefore deploys a copy of docker-compose.test.yml whose `mtls.*` service labels
  * are renamed to the prefix `mtlse2e.` (and the CA service is told so with SWARM_MTLS_LABEL_PREFIX, with its own
- * lease name); everything else is the file as committed.
+ * lease name, and pointed at the test CA's names); config/swarm-mtls.stack.yml is deployed as committed.
  */
 import { randomBytes, X509Certificate } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -63,7 +66,11 @@ const tokenFile = join(dir, "admin-token");
 writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
 const caPort = await freePort();
 const clientPort = await freePort();
-const stackEnv = { E2E_ADMIN_TOKEN_FILE: tokenFile, E2E_CA_PORT: String(caPort), E2E_CLIENT_PORT: String(clientPort) };
+const stackEnv = { E2E_ADMIN_TOKEN_FILE: tokenFile, SWARM_MTLS_API_PORT: String(caPort), E2E_CLIENT_PORT: String(clientPort) };
+const rootFile = join(dir, "root.pem");
+writeFileSync(rootFile, rootPem);
+const LEASE = `mtls.lock.${STACK}`;
+const productionFile = join(REPO, "config/swarm-mtls.stack.yml");
 const stackFile = join(dir, "docker-compose.test.yml");
 {
   const doc = parseDocument(readFileSync(join(REPO, "docker-compose.test.yml"), "utf8"));
@@ -74,17 +81,21 @@ const stackFile = join(dir, "docker-compose.test.yml");
       doc.setIn(["services", name, "deploy", "labels"], Object.fromEntries(Object.entries(labels).map(([k, v]) => [k.startsWith("mtls.") ? PREFIX + k.slice(5) : k, v])));
     }
   }
+  // Merged over the production file's `ca` (docker stack deploy merges environment maps and top-level secrets).
   doc.setIn(["services", "ca", "environment", "SWARM_MTLS_LABEL_PREFIX"], PREFIX);
-  // The test CA has names of its own (see testCa()): the CA service reads that CA and mounts its key-encryption key.
+  // The test CA has names of its own (see testCa()): the CA service reads that CA and mounts its key-encryption key
+  // (the external secret swarm-mtls-kek of the production file, renamed) at the production file's target.
   doc.setIn(["services", "ca", "environment", "SWARM_MTLS_CA_STATE_NAME"], ca.caStateName);
   doc.setIn(["services", "ca", "environment", "SWARM_MTLS_KEK_SECRET_NAME"], ca.kekSecretName);
-  if (doc.getIn(["services", "ca", "secrets", 0, "source"]) !== "swarm-mtls-kek") throw new Error("docker-compose.test.yml: the ca service's first secret must be swarm-mtls-kek");
-  doc.setIn(["services", "ca", "secrets", 0, "target"], ca.kekSecretName);
-  doc.setIn(["secrets", "swarm-mtls-kek", "name"], ca.kekSecretName);
-  doc.setIn(["services", "ca", "environment", "SWARM_MTLS_ROTATION_LEASE_NAME"], `mtls.lock.${STACK}`);
+  doc.setIn(["services", "ca", "environment", "SWARM_MTLS_KEK_FILE"], "/run/secrets/swarm-mtls-kek");
+  doc.setIn(["secrets", "swarm-mtls-kek"], doc.createNode({ external: true, name: ca.kekSecretName }));
+  doc.setIn(["services", "ca", "environment", "SWARM_MTLS_ROTATION_LEASE_NAME"], LEASE);
   writeFileSync(stackFile, doc.toString());
 }
-const deployStack = () => sh("docker", ["stack", "deploy", "-c", stackFile, STACK], { env: stackEnv, timeoutMs: 120_000 });
+const stackFiles = ["-c", productionFile, "-c", stackFile];
+const deployStack = () => sh("docker", ["stack", "deploy", ...stackFiles, STACK], { env: stackEnv, timeoutMs: 120_000 });
+/** The CLI as the operator of this stack runs it on a manager: the test CA, the stack's label prefix and lease. */
+const operatorEnv = { ...world.env, SWARM_MTLS_LABEL_PREFIX: PREFIX, SWARM_MTLS_ROTATION_LEASE_NAME: LEASE };
 
 interface SecretInfo { ID: string; Spec: { Name: string; Labels: Record<string, string> } }
 async function managedSecrets(identity: string): Promise<SecretInfo[]> {
@@ -194,6 +205,21 @@ let echoSerial = "";
 const clientSpiffe = `spiffe://${trustDomain}/swarm/${STACK}/client`;
 
 await t.test("docker stack deploy: the CA becomes ready and echo serves a certificate of our CA", async (t) => {
+  // The `ca` that gets deployed is the production file's: the test file changes only its image and adds environment.
+  const config = async (...files: string[]) => {
+    const ca = (parseDocument(await sh("docker", ["stack", "config", ...files.flatMap((f) => ["-c", f])], { env: stackEnv })).toJS() as { services: Record<string, Record<string, unknown>> }).services.ca ?? {};
+    // A merge lists secrets in its own order: compare them by source.
+    (ca.secrets as { source: string }[] | undefined)?.sort((a, b) => a.source.localeCompare(b.source));
+    return ca;
+  };
+  const production = await config(productionFile);
+  const deployed = await config(productionFile, stackFile);
+  const { image: prodImage, environment: prodEnv, ...prodRest } = production;
+  const { image: image, environment: env, ...rest } = deployed;
+  t.same(rest, prodRest, "every setting of the deployed ca service but image and environment is config/swarm-mtls.stack.yml's");
+  t.match(env, prodEnv as object, "its environment keeps the production file's");
+  t.equal(prodImage, "swarm-mtls:0.1.0", "the production image");
+  t.equal(image, "swarm-mtls/ca:local", "the same image made without a registry");
   const out = await deployStack();
   t.match(out, /Creating service mtlse2e_ca/, "the stack deploys");
   const ready = await until("the CA service's /readyz", 150_000, async () => {
@@ -221,22 +247,33 @@ await t.test("docker stack deploy: the CA becomes ready and echo serves a certif
   t.same(services.json.services.map((s: { identity: string }) => s.identity).sort(), IDENTITIES.slice().sort(), "GET /v1/services lists exactly the stack's two identities");
 });
 
+const rotateThroughApi = () =>
+  runCli(["rotate", ECHO, "--force", "--server", `https://localhost:${caPort}`, "--admin-token-file", tokenFile, "--ca-file", rootFile, "--json"], { timeoutMs: 600_000 });
+
 await t.test("three forced rotations of echo under traffic: zero failed requests, a new serial each time", async (t) => {
   t.ok(echoSerial, "echo served a certificate before");
   if (!echoSerial) return;
   for (let i = 1; i <= 3; i++) {
     const before = echoSerial;
+    // The reconcile our own previous update triggered holds the CA's lease for a while: let it finish first, so that
+    // the bounded loop below is spent on the rotation.
+    await until("the CA service's lease to be free", 180_000, async () => ((await docker("config", "ls", "-q", "--filter", `name=${LEASE}`)).trim() === "" ? true : undefined));
     const started = (await client("POST", "/runs", { maxRequests: 400, maxMs: 60_000, intervalMs: 100 })) as RunView;
     await until("the client's loop to have answers before the rotation", 20_000, async () => ((await client("GET", `/runs/${started.id}`)) as RunView).ok >= 5 || undefined);
-    // The lease may be held for a moment by the reconcile our own previous update triggered: 409, try again.
-    const rotated = await until(`rotation ${i} through the API`, 120_000, async () => {
-      const r = await caApi("POST", `/v1/services/${ECHO}/rotate`, { force: true });
-      if (r.status === 409) return undefined;
-      if (r.status !== 200) throw new Error(`HTTP ${r.status} ${JSON.stringify(r.json)}`);
-      return r.json as { outcomes: { action: string; generationBefore: number; generationAfter: number; error?: string }[] };
-    });
+    // `swarm-mtls rotate` asks the CA service, which rotates under its lease. If a scheduled reconcile took the lease
+    // meanwhile: exit 3, as for a local rotate; try again. Any other exit is final (never rotate twice).
+    const t0 = Date.now();
+    let r = await rotateThroughApi();
+    while (r.code === 3 && Date.now() - t0 < 180_000) {
+      await new Promise((w) => setTimeout(w, 1000));
+      r = await rotateThroughApi();
+    }
+    const seconds = Math.round((Date.now() - t0) / 1000);
+    t.equal(r.code, 0, `rotation ${i}: swarm-mtls rotate --server exits 0 (${seconds}s)`, { stderr: r.stderr });
+    if (r.code !== 0) return;
+    const rotated = JSON.parse(r.stdout) as { outcomes: { service: string; result: string; generationBefore: number | null; generationAfter: number | null; error?: string }[] };
     const o = rotated.outcomes[0];
-    t.equal(o?.action, "rotated", `rotation ${i}: rotated`, { outcome: o });
+    t.equal(o?.result, "rotated", `rotation ${i}: swarm-mtls rotate ${ECHO} --force --server …: rotated`, { outcome: o });
     t.equal(o?.generationAfter, echoGen + 1, `rotation ${i}: generation ${echoGen} → ${echoGen + 1}`);
     echoGen = o?.generationAfter ?? echoGen + 1;
     echoSerial = await serialOf(ECHO, echoGen);
@@ -303,24 +340,63 @@ await t.test("docker stack deploy again: certificates re-attached without a new 
   t.same(Object.keys(done.serials).map(normSerial), [echoSerial], "on the same certificate");
 });
 
-await t.test("docker stack rm leaves only what the README documents", async (t) => {
+/** Names of every managed secret and config of the stack's identities (the docker CLI as the oracle). */
+async function stackObjects(): Promise<string[]> {
+  const names: string[] = [];
+  for (const id of IDENTITIES) {
+    names.push(...(await managedSecrets(id)).map((s) => s.Spec.Name));
+    names.push(...(await docker("config", "ls", "--format", "{{.Name}}", "--filter", `label=io.swarm-mtls.identity=${id}`)).split("\n").filter(Boolean));
+  }
+  return names.sort();
+}
+interface PruneJson { objects: { type: string; name: string; kind: string; identity: string | null; result: string; why: string; usedBy: string[] }[]; removed: number }
+/** `swarm-mtls prune` as the operator runs it; exit 3 (a reconcile holds the lease) is tried again. */
+const pruneCli = (...args: string[]) =>
+  until(`swarm-mtls prune ${args.join(" ")}`, 120_000, async () => {
+    const r = await runCli(["prune", ...args], { env: operatorEnv, timeoutMs: 120_000 });
+    return r.code === 3 ? undefined : r;
+  });
+
+await t.test("swarm-mtls prune refuses what the running stack uses", async (t) => {
+  const before = await stackObjects();
+  t.ok(before.length >= 4, `the stack's identities have their secrets (${before.length})`);
+  const r = await pruneCli("--stack", STACK);
+  t.equal(r.code, 1, "exit 1: something in scope is still in use", { stderr: r.stderr });
+  t.match(r.stdout, new RegExp(`still in use, kept: ${ECHO} \\(service ${ECHO}\\)`), "names the service that uses echo's identity");
+  t.match(r.stdout, /removed 0/, "removed nothing");
+  t.same(await stackObjects(), before, "docker secret ls: every secret is still there");
+});
+
+await t.test("docker stack rm, then swarm-mtls prune --stack removes everything of the stack's identities", async (t) => {
   await docker("stack", "rm", STACK);
   await until(`stack ${STACK} to be removed`, 90_000, stackGone);
   t.pass("services, networks and containers of the stack are gone");
   const stackSecrets = (await docker("secret", "ls", "--format", "{{.Name}}", "--filter", `label=com.docker.stack.namespace=${STACK}`)).trim();
   t.equal(stackSecrets, "", "the stack's own secret (the admin token) went with it");
-  const configs = (await docker("config", "ls", "--format", "{{.Name}}")).split("\n").filter((n) => n.includes(STACK));
-  t.same(configs, [], "no config of the stack's identities is left");
-  t.equal((await docker("config", "ls", "-q", "--filter", `name=mtls.lock.${STACK}`)).trim(), "", "the CA's lease was released");
-  // What remains, as documented: each identity's current generation and at most one previous one (rotation.keepPrevious).
-  const echoLeft = (await managedSecrets(ECHO)).map((s) => s.Spec.Name).sort();
-  t.same(echoLeft, [`mtls.${ECHO}.crt.v${echoGen - 1}`, `mtls.${ECHO}.crt.v${echoGen}`, `mtls.${ECHO}.key.v${echoGen - 1}`, `mtls.${ECHO}.key.v${echoGen}`].sort(), "echo: its current and one previous generation");
-  const clientLeft = (await managedSecrets(CLIENT)).map((s) => s.Spec.Name);
-  t.ok(clientLeft.length === 2 && clientLeft.every((n) => n.startsWith(`mtls.${CLIENT}.`)), "client: its one generation", { clientLeft });
-  // The operator removes them with the documented filter.
-  for (const id of IDENTITIES) {
-    const ids = (await docker("secret", "ls", "-q", "--filter", `label=io.swarm-mtls.identity=${id}`)).split("\n").filter(Boolean);
-    if (ids.length) await docker("secret", "rm", ...ids);
-  }
-  t.same([...(await managedSecrets(ECHO)), ...(await managedSecrets(CLIENT))], [], "`docker secret rm $(docker secret ls -q --filter label=io.swarm-mtls.identity=<identity>)` leaves nothing");
+  t.equal((await docker("config", "ls", "-q", "--filter", `name=${LEASE}`)).trim(), "", "the CA's lease was released");
+  const left = await stackObjects();
+  // Without prune: each identity's current generation and one previous one (rotation.keepPrevious) stay behind.
+  t.ok(left.includes(`mtls.${ECHO}.crt.v${echoGen}`) && left.includes(`mtls.${ECHO}.key.v${echoGen - 1}`), "docker stack rm left echo's current and previous generation", { left });
+
+  const dry = await pruneCli("--stack", STACK, "--keep-bundle", "--dry-run", "--json");
+  t.equal(dry.code, 0, "--dry-run: exit 0", { stderr: dry.stderr });
+  const planned = (JSON.parse(dry.stdout) as PruneJson).objects.filter((o) => o.result === "planned").map((o) => o.name).sort();
+  t.same(planned, left, "--dry-run lists exactly the stack's objects");
+  t.same(await stackObjects(), left, "--dry-run changed nothing");
+
+  const r = await pruneCli("--stack", STACK, "--keep-bundle", "--json");
+  t.equal(r.code, 0, "exit 0: everything in scope removed", { stderr: r.stderr });
+  const report = JSON.parse(r.stdout) as PruneJson;
+  const removed = report.objects.filter((o) => o.result === "removed");
+  t.same(removed.map((o) => o.name).sort(), left, "it removed exactly the secrets and configs the stack's identities had");
+  t.ok(removed.every((o) => o.identity !== null && IDENTITIES.includes(o.identity)), "and nothing of another identity (other tests' objects are on this swarm now)");
+  const kept = report.objects.filter((o) => o.result !== "removed");
+  t.ok(kept.every((o) => o.kind === "bundle" && o.result === "kept" && o.why === "--keep-bundle"), "what it kept is the trust bundle, as asked", { kept });
+  t.same(await stackObjects(), [], "docker secret ls / config ls: nothing managed is left for the stack's identities");
+  const bundles = (await docker("secret", "ls", "--format", "{{.Name}}", "--filter", "label=io.swarm-mtls.kind=bundle", "--filter", `label=io.swarm-mtls.ca=${ca.caStateName}`)).split("\n").filter(Boolean);
+  t.ok(bundles.length > 0, "the CA's trust bundle is still there (--keep-bundle)", { bundles });
+
+  const again = await pruneCli("--stack", STACK, "--keep-bundle");
+  t.equal(again.code, 0, "a second prune: exit 0");
+  t.match(again.stdout, /removed 0, .*\(0 identities in scope\)/, "and nothing left to do");
 });
