@@ -2,6 +2,7 @@ import { rotateCa, type CaRotationReport, type CaRotationStatus } from "../rotat
 import { CA_ROTATION_PHASES, type CaRotationPhase } from "../rotation/ca-rotation-record.js";
 import { CA_ROTATION_STEPS, type CaRotationStep } from "../rotation/ca-rotation-phase.js";
 import { withLease } from "../rotation/with-lease.js";
+import { badInput } from "../errors.js";
 import { readKekFile } from "../store/kek-file.js";
 import type { CliContext } from "./context.js";
 import { parseRolloutOptions, progressPrinter } from "./rollout-options.js";
@@ -28,10 +29,24 @@ function crashHooks(spec: string | undefined): { afterPhase?: (p: CaRotationPhas
   return {};
 }
 
+/**
+ * rotate-ca rolls the new CA out to the swarm's services under the swarm lease, so it needs the CA that those services
+ * trust: the swarm store. A file store (file:DIR) has no services to roll out to, and its CA is not the one the
+ * swarm's services mount; rotating it against them would hand them certificates from a CA their peers do not trust.
+ */
+function refuseFileStore(location: string, spec: string): void {
+  if (location === "swarm") return;
+  const chosen = spec === "auto" ? ` (--store auto chose ${location}: no swarm manager answered)` : "";
+  throw badInput(
+    `rotate-ca works on the swarm store only: it rolls the new CA out to the swarm's services, and the CA in ${location}${chosen} has none. Nothing was changed. Run it on a swarm manager with --store swarm (see README, "CA rotation", for a file store)`,
+  );
+}
+
 export async function runRotateCa(ctx: CliContext, o: RotateCaOptions): Promise<CaRotationReport> {
   const { concurrency, timeoutSeconds } = parseRolloutOptions(o);
-  const swarm = await ctx.swarm();
   const store = await ctx.store();
+  refuseFileStore(store.location, ctx.config.store);
+  const swarm = await ctx.swarm();
   const kek = await readKekFile(ctx.kekFile(store));
   const progress = progressPrinter(ctx.json);
   const deps = { swarm, store, kek, config: ctx.config, logger: ctx.logger, observer: { progress } };

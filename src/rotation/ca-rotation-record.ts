@@ -24,6 +24,11 @@ export interface CaRotationRecord {
   oldIntermediate: { fingerprint: string; certPem: string };
   /** Root kind: fingerprint of the root being replaced. */
   oldRoot?: string;
+  /**
+   * Root kind: the certificate of the root being replaced, kept for the `retired` list: a run killed in retire after
+   * the authority without the old root was written must still retire it (absent in records of older versions).
+   */
+  oldRootCertPem?: string;
   /** The new intermediate; its key sealed under the KEK (dropped from here once complete: it lives in `intermediate`). */
   newIntermediate: SealedCaEntry;
   /** Root kind: the new root, key sealed. */
@@ -64,6 +69,7 @@ export function readCaRotationRecord(a: Authority): CaRotationRecord | null {
   if (!isObject(v.oldIntermediate) || typeof v.oldIntermediate.fingerprint !== "string" || typeof v.oldIntermediate.certPem !== "string") throw malformed("has no oldIntermediate");
   if (!isObject(v.newIntermediate) || typeof v.newIntermediate.certPem !== "string") throw malformed("has no newIntermediate");
   if (v.kind === "root" && (!isObject(v.newRoot) || typeof v.crossCertPem !== "string" || typeof v.oldRoot !== "string")) throw malformed("of the root has no newRoot, oldRoot or crossCertPem");
+  if (v.oldRootCertPem !== undefined && typeof v.oldRootCertPem !== "string") throw malformed("oldRootCertPem is not a PEM string");
   if (!Array.isArray(v.history)) throw malformed("has no history");
   return v as unknown as CaRotationRecord;
 }
@@ -104,7 +110,10 @@ export function newCaRotationRecord(p: {
     newIntermediate: sealCaEntry(p.newIntermediate, p.kek),
     history: [{ phase: "prepared", at }],
   };
-  if (p.oldRoot) record.oldRoot = certFingerprint(p.oldRoot);
+  if (p.oldRoot) {
+    record.oldRoot = certFingerprint(p.oldRoot);
+    record.oldRootCertPem = p.oldRoot.certPem;
+  }
   if (p.newRoot) record.newRoot = sealCaEntry(p.newRoot, p.kek);
   if (p.cross) record.crossCertPem = p.cross.certPem;
   return record;

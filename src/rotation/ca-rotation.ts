@@ -52,7 +52,7 @@ import {
   type CaRotationStep,
 } from "./ca-rotation-phase.js";
 import { gatherFleet, issuerFingerprint, sha256Hex, type Fleet } from "./fleet.js";
-import { rotate, type RotateParams, type RotationObserver, type ServiceOutcome } from "./rollout.js";
+import { pruneBundles, rotate, type RotateParams, type RotationObserver, type ServiceOutcome } from "./rollout.js";
 
 export interface CaRotationDeps {
   swarm: Swarm;
@@ -221,6 +221,9 @@ async function rollAndCheck(deps: CaRotationDeps, a: Authority, r: CaRotation, s
     const why = failed.length > 0 ? failed.map((o) => `${o.service} (${o.error ?? o.reason})`).join("; ") : `not yet on the ${step === "issue" ? "new intermediate" : "new trust bundle"}: ${progress.pending.join(", ")}`;
     throw new MtlsError("rollout-failed", `CA rotation step '${step}' could not finish: ${why}; run rotate-ca again to resume`);
   }
+  // A run killed after its last service converged left the superseded bundles: the resumed run has no service to
+  // roll (so the rollout prunes nothing), and would otherwise leave them behind for good.
+  await pruneBundles(deps.swarm, deps.config.rotation.keepPrevious, fleet.bundle.secret?.id ?? null, deps.config.caStateName);
   return { changed, progress };
 }
 
@@ -257,8 +260,9 @@ async function runStep(deps: CaRotationDeps, step: CaRotationStep, p: CaRotatePa
   if (step === "retire") {
     const at = now.toISOString();
     retired = [...readRetiredCas(published), { role: "intermediate", certPem: r.record.oldIntermediate.certPem, fingerprint: r.record.oldIntermediate.fingerprint, retiredAt: at, rotationId: r.record.id }];
-    const oldRoot = r.record.oldRoot ? a.roots.find((x) => certFingerprint(x) === r.record.oldRoot) : undefined;
-    if (oldRoot) retired.push({ role: "root", certPem: oldRoot.certPem, fingerprint: certFingerprint(oldRoot), retiredAt: at, rotationId: r.record.id });
+    // From the record: a run killed after the authority without the old root was written no longer has it in `a`.
+    const oldRootPem = r.record.oldRoot ? (r.record.oldRootCertPem ?? a.roots.find((x) => certFingerprint(x) === r.record.oldRoot)?.certPem) : undefined;
+    if (oldRootPem && r.record.oldRoot) retired.push({ role: "root", certPem: oldRootPem, fingerprint: r.record.oldRoot, retiredAt: at, rotationId: r.record.id });
   }
   await save(deps, withCaRotationRecord(published, record, retired));
   log.info({ rotation: r.record.id, step, phase, services: progress.total }, "CA rotation step finished");

@@ -3,58 +3,30 @@
  * shared test CA other files use is never rotated. After every phase, two services A and B complete mTLS handshakes
  * with each other using exactly the files mounted in their tasks (read with `docker exec`), both ways; root rotations
  * are also checked with `openssl verify` against old-only, both and new-only bundles. Crashes are injected with the
- * test-only hook SWARM_MTLS_TEST_CRASH_AFTER (the CLI kills itself with SIGKILL there) and a second run completes.
+ * test-only hook SWARM_MTLS_TEST_CRASH_AFTER (the CLI kills itself with SIGKILL there) at every step: after each
+ * phase is written, between creating a service's new secrets and updating its spec (the orphan-secret case), and
+ * between two services in trust, issue and retire. After each crash the handshakes still work both ways, the next run
+ * resumes, nothing is issued twice, and once a run finishes no orphan identity or trust-bundle secret is left.
  */
 import t, { type Test } from "tap";
 import { spawnSync } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import tls from "node:tls";
 import { runCli, type CliRun } from "../../helpers/cli.js";
-import { docker, FAST, runningContainer, secretsOf, TEST_IMAGE } from "../rotation/fixtures/rotation-world.js";
+import { docker, FAST, requireSwarmCli, TEST_IMAGE } from "../../helpers/swarm-test.js";
+import { secretsOf } from "../rotation/fixtures/rotation-world.js";
+import { bothWays as bothWaysOf, crtGenerations, mounted, noOrphans as noOrphansOf, ownCa, removeOwnCa } from "./fixtures/own-ca.js";
 
-const state = (await docker("info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}")).trim();
-if (state !== "active true") throw new Error(`no swarm manager here (state '${state}'): run scripts/swarm-sandbox.sh up`);
+await requireSwarmCli({ needsCa: false });
+// Longer than the runner's default per-file timeout: about 20 minutes of real rollouts on a loaded 2-CPU machine.
+t.setTimeout(45 * 60_000);
 
-const tag = `ca${randomBytes(3).toString("hex")}`;
-const dir = mkdtempSync(join(tmpdir(), "swarm-mtls-rotate-ca-"));
-const caStateName = `mtls.${tag}.ca-state`;
-const kekSecret = `swarm-mtls-kek-${tag}`;
-const env: Record<string, string> = {
-  SWARM_MTLS_STORE: "swarm",
-  SWARM_MTLS_KEK_FILE: join(dir, "kek"),
-  SWARM_MTLS_LABEL_PREFIX: `${tag}.`,
-  SWARM_MTLS_ROTATION_LEASE_NAME: `mtls.lock.${tag}`,
-  SWARM_MTLS_ROTATION_LEASE_TTL: "6s",
-  SWARM_MTLS_CA_STATE_NAME: caStateName,
-  SWARM_MTLS_KEK_SECRET_NAME: kekSecret,
-  SWARM_MTLS_ROTATION_CONCURRENCY: "1",
-};
-const A = `rca-${tag}-a`;
-const B = `rca-${tag}-b`;
-/** Every trust bundle this CA published (by fingerprint), for cleanup. */
-const bundleFingerprints = new Set<string>();
+const ca = ownCa("ca");
+const { env, dir, caStateName, kekSecret } = ca;
+const A = `rca-${ca.tag}-a`;
+const B = `rca-${ca.tag}-b`;
 
-t.teardown(async () => {
-  await docker("service", "rm", A, B).catch(() => undefined);
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const ids = new Set<string>();
-    for (const s of [A, B]) for (const id of (await docker("secret", "ls", "-q", "--filter", `label=io.swarm-mtls.identity=${s}`)).split("\n").filter(Boolean)) ids.add(id);
-    for (const fp of bundleFingerprints) for (const id of (await docker("secret", "ls", "-q", "--filter", `label=io.swarm-mtls.fingerprint=${fp}`)).split("\n").filter(Boolean)) ids.add(id);
-    let left = 0;
-    for (const id of ids) await docker("secret", "rm", id).catch((e: Error) => (/not found|no such/i.test(e.message) ? undefined : left++));
-    if (left === 0 || Date.now() > deadline) break;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  await docker("secret", "rm", kekSecret).catch(() => undefined);
-  for (const name of (await docker("config", "ls", "--format", "{{.Name}}")).split("\n")) {
-    if (name.startsWith(`${caStateName}.v`) || name === env.SWARM_MTLS_ROTATION_LEASE_NAME) await docker("config", "rm", name).catch(() => undefined);
-  }
-  rmSync(dir, { recursive: true, force: true });
-});
+t.teardown(() => removeOwnCa(ca, [A, B]));
 
 const cli = (args: string[], extra: Record<string, string> = {}): Promise<CliRun> => runCli(args, { env: { ...env, ...extra }, timeoutMs: 300_000 });
 
@@ -68,58 +40,10 @@ async function rotateCa(args: string[], extra: Record<string, string> = {}): Pro
   }
 }
 
-interface Mounted {
-  crt: string;
-  key: string;
-  ca: string;
-}
-
-/** The files the service's running task has under /run/secrets, read inside the container. */
-async function mounted(service: string): Promise<Mounted> {
-  const cid = await runningContainer(service);
-  const cat = (f: string) => docker("exec", cid, "cat", `/run/secrets/${f}`);
-  const m = { crt: await cat("tls.crt"), key: await cat("tls.key"), ca: await cat("ca.crt") };
-  bundleFingerprints.add(createHash("sha256").update(m.ca).digest("hex"));
-  return m;
-}
-
-/** One mTLS handshake on 127.0.0.1: `server` serves with its files, `client` connects with its own. Both must accept. */
-function handshake(server: Mounted, serverName: string, client: Mounted): Promise<{ ok: boolean; detail: string }> {
-  return new Promise((resolve) => {
-    let serverSide = "no connection";
-    const srv = tls.createServer({ cert: server.crt, key: server.key, ca: server.ca, requestCert: true, rejectUnauthorized: true }, (s) => {
-      serverSide = s.authorized ? "client accepted" : `client rejected: ${String(s.authorizationError)}`;
-      s.end("hello");
-    });
-    srv.on("tlsClientError", (e) => (serverSide = `server: ${e.message}`));
-    const done = (ok: boolean, detail: string) => {
-      srv.close();
-      resolve({ ok, detail });
-    };
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      const sock = tls.connect({ host: "127.0.0.1", port, servername: serverName, cert: client.crt, key: client.key, ca: client.ca }, () => {
-        sock.once("data", () => {
-          sock.end();
-          done(sock.authorized && serverSide === "client accepted", `client authorized=${sock.authorized}; ${serverSide}`);
-        });
-      });
-      sock.on("error", (e) => done(false, `client: ${e.message}; ${serverSide}`));
-      sock.setTimeout(10_000, () => done(false, `timeout; ${serverSide}`));
-    });
-  });
-}
-
 /** A→B and B→A with the mounted files. */
-async function bothWays(t: Test, when: string): Promise<{ a: Mounted; b: Mounted }> {
-  const a = await mounted(A);
-  const b = await mounted(B);
-  const ab = await handshake(b, B, a);
-  t.ok(ab.ok, `${when}: A → B mTLS handshake with the mounted files (${ab.detail})`);
-  const ba = await handshake(a, A, b);
-  t.ok(ba.ok, `${when}: B → A mTLS handshake with the mounted files (${ba.detail})`);
-  return { a, b };
-}
+const bothWays = (t: Test, when: string) => bothWaysOf(t, A, B, when);
+/** No orphan identity secret of A or B, no orphan trust bundle of this CA. */
+const noOrphans = (t: Test, when: string) => noOrphansOf(t, ca, [A, B], when);
 
 let fileNo = 0;
 function opensslVerify(bundle: string, chainPem: string): boolean {
@@ -143,18 +67,24 @@ async function caState(): Promise<{ rotation?: { phase: string; newRoot?: { cert
   return JSON.parse(Buffer.from(cfg?.Spec.Data ?? "", "base64").toString("utf8"));
 }
 
-/** Generations of an identity's certificate secrets (the oracle for "nothing issued twice"). */
-async function crtGenerations(identity: string): Promise<number[]> {
-  return (await secretsOf(identity)).filter((s) => s.Spec.Labels["io.swarm-mtls.kind"] === "crt").map((s) => Number(s.Spec.Labels["io.swarm-mtls.generation"])).sort((x, y) => x - y);
+const count = (pem: string): number => (pem.match(/BEGIN CERTIFICATE/g) ?? []).length;
+
+const CRASH = "SWARM_MTLS_TEST_CRASH_AFTER";
+
+/** Runs rotate-ca with the process killed at `where`; asserts it did not exit 0 (it was killed). */
+async function crashAt(t: Test, args: string[], where: string): Promise<void> {
+  const r = await rotateCa(args, { [CRASH]: where });
+  t.not(r.code, 0, `rotate-ca ${args.join(" ")} killed at '${where}' (exit ${r.code})`);
 }
 
-const count = (pem: string): number => (pem.match(/BEGIN CERTIFICATE/g) ?? []).length;
+/** The phase the CA state records now. */
+const phase = async (): Promise<string | undefined> => (await caState()).rotation?.phase;
 
 t.test("setup: own CA, two opted-in services on generation 1", async (t) => {
   const init = await cli(["init", "--trust-domain", "rotate-ca.test", "--kek-file", env.SWARM_MTLS_KEK_FILE as string]);
   t.equal(init.code, 0, `init exits 0${init.code === 0 ? "" : `: ${init.stderr}`}`);
   t.match(init.stdout, new RegExp(`key-encryption key secret ${kekSecret}: created`));
-  for (const s of [A, B]) await docker("service", "create", "-d", "--name", s, "--label", `${tag}.enable=true`, ...FAST, TEST_IMAGE, "sleep", "3600");
+  for (const s of [A, B]) await docker("service", "create", "-d", "--name", s, "--label", `${ca.tag}.enable=true`, ...FAST, TEST_IMAGE, "sleep", "3600");
   const r = await cli(["--json", "rotate", "--all"]);
   t.equal(r.code, 0, `first rotation: ${r.stderr}`);
   t.match(JSON.parse(r.stdout).outcomes, [{ result: "rotated", generationAfter: 1 }, { result: "rotated", generationAfter: 1 }]);
@@ -165,48 +95,70 @@ t.test("setup: own CA, two opted-in services on generation 1", async (t) => {
   t.notOk((await caState()).rotation, "a dry run records nothing");
 });
 
-t.test("intermediate rotation, one phase at a time, with a crash between two services in 'issue'", async (t) => {
+t.test("intermediate rotation with a crash after each phase and inside 'issue', each resumed by the next run", async (t) => {
   const before = { a: await mounted(A), b: await mounted(B) };
   const oldIntermediateLeaf = before.a.crt;
-  const steps: [string, string][] = [["prepare", "trust"], ["trust", "issue"]];
-  for (const [step, next] of steps) {
-    const r = await rotateCa(["--step"]);
-    t.equal(r.code, 0, `rotate-ca --step (${step}) exits 0${r.code === 0 ? "" : `: ${r.stderr}`}`);
-    t.match(r.stdout, new RegExp(`finished ${step} \\(phase \\w+\\)[\\s\\S]*next: ${next}`), `says it finished ${step} and that ${next} comes next`);
-    await bothWays(t, `after ${step}`);
-    t.same(await crtGenerations(A), [1], "no leaf issued yet");
-  }
 
-  // issue: the process dies right after A converged on its new leaf, before B was touched.
-  const crashed = await rotateCa(["--step"], { SWARM_MTLS_TEST_CRASH_AFTER: "issue:converged" });
-  t.not(crashed.code, 0, "the crashed run did not exit 0");
+  // prepare: killed right after 'prepared' is written (the run would have gone on to trust).
+  await crashAt(t, [], "prepared");
+  t.equal(await phase(), "prepared", "the phase reached survived the crash");
+  await bothWays(t, "after a crash after prepare");
+  await noOrphans(t, "after a crash after prepare");
+
+  const trust = await rotateCa(["--step"]);
+  t.equal(trust.code, 0, `the next run resumes with trust${trust.code === 0 ? "" : `: ${trust.stderr}`}`);
+  t.match(trust.stdout, /finished trust \(phase trusted\)[\s\S]*next: issue/, "says it finished trust and that issue comes next");
+  await bothWays(t, "after trust");
+  t.same(await crtGenerations(A), [1], "no leaf issued yet");
+  t.same(await crtGenerations(B), [1], "no leaf issued yet");
+
+  // issue: killed between creating the first service's new secrets and updating its spec (the orphan-secret case).
+  await crashAt(t, ["--step"], "issue:secrets-created");
+  const leftBehind = [...(await secretsOf(A)), ...(await secretsOf(B))].filter((x) => x.Spec.Labels["io.swarm-mtls.generation"] === "2").map((x) => x.Spec.Name);
+  t.equal(leftBehind.length, 2, `the killed run left one service's new certificate and key, not mounted (${leftBehind.join(", ")})`);
+  const orphanOf = leftBehind[0]?.includes(`.${A}.`) ? A : B;
+  let m = await bothWays(t, "after a crash between secret creation and spec update");
+  t.equal(m.a.crt, before.a.crt, "A still mounts its old leaf");
+  t.equal(m.b.crt, before.b.crt, "B still mounts its old leaf");
+
+  // issue resumed, killed right after the first service converged, before the other was touched.
+  await crashAt(t, ["--step"], "issue:converged");
   const mix = await bothWays(t, "mid-issue (one service on a new leaf, the other on an old leaf)");
   const changed = [mix.a.crt !== before.a.crt, mix.b.crt !== before.b.crt];
   t.same(changed.filter(Boolean).length, 1, "exactly one of A and B mounts a new leaf");
+  const done = changed[0] ? A : B;
   const waiting = changed[0] ? B : A;
+  t.equal(done, orphanOf, "the resumed run finished the service whose secrets the crash left behind");
+  t.same(await crtGenerations(orphanOf), [1, 2], "it mounted the generation left behind instead of issuing a third");
   t.equal(mix.b.ca, mix.a.ca, "same bundle");
   t.equal(opensslVerify(mix.a.ca, oldIntermediateLeaf), true, "a leaf issued before the rotation still verifies against the published bundle");
   const status = await cli(["--json", "status"]);
   t.match(JSON.parse(status.stdout).caRotation, { kind: "intermediate", phase: "trusted", next: "issue", progress: { total: 2, onNewIntermediate: 1, pending: [waiting] } }, "status: 1/2 services on the new intermediate, the other pending");
 
-  const resumed = await rotateCa(["--step"]);
-  t.equal(resumed.code, 0, `resumed issue exits 0${resumed.code === 0 ? "" : `: ${resumed.stderr}`}`);
-  t.match(resumed.stdout, /finished issue \(phase issued\)[\s\S]*next: retire/);
+  // issue resumed again (all phases asked), killed right after 'issued' is written.
+  await crashAt(t, [], "issued");
+  t.equal(await phase(), "issued", "the phase reached survived the crash");
   t.same(await crtGenerations(A), [1, 2], "A: exactly one new generation (nothing issued twice)");
   t.same(await crtGenerations(B), [1, 2], "B: exactly one new generation");
-  await bothWays(t, "after issue");
+  m = await bothWays(t, "after issue");
+  t.not(m.a.crt, before.a.crt, "A mounts a new leaf");
+  t.not(m.b.crt, before.b.crt, "B mounts a new leaf");
+  await noOrphans(t, "after a crash after issue");
 
-  const retire = await rotateCa(["--step"]);
+  // retire: an intermediate rotation rolls nothing here (the roots stay); the next run finishes it.
+  const retire = await rotateCa([]);
   t.equal(retire.code, 0, `retire exits 0${retire.code === 0 ? "" : `: ${retire.stderr}`}`);
   t.match(retire.stdout, /finished retire \(phase complete\)[\s\S]*next: complete/);
+  t.notMatch(retire.stdout, /finished issue/, "the run resumed at retire: nothing issued again");
   await bothWays(t, "after retire");
+  await noOrphans(t, "after the intermediate rotation");
   const s = await caState();
   t.equal(s.rotation?.phase, "complete");
   t.match(s.retired, [{ role: "intermediate" }], "the old intermediate is retired (certificate kept)");
   t.notOk(JSON.stringify(s.retired).includes('"key"'), "no key kept for the retired intermediate");
 });
 
-t.test("root rotation with a crash between phases: openssl against old-only, both and new-only bundles at each phase", async (t) => {
+t.test("root rotation with a crash inside and after every phase: openssl against old-only, both and new-only bundles at each phase", async (t) => {
   const show = JSON.parse((await cli(["--json", "ca", "show"])).stdout) as { certificates: { role: string; pem: string }[] };
   const oldRoot = show.certificates.find((c) => c.role === "root")?.pem as string;
   const oldLeaf = (await mounted(A)).crt;
@@ -221,37 +173,73 @@ t.test("root rotation with a crash between phases: openssl against old-only, bot
   let m = await bothWays(t, "after prepare");
   t.same(matrix(m.a.crt), { "old-only": true, both: true, "new-only": false }, "prepared: old leaves verify with the old root");
 
-  // Run all phases; die right after 'trusted' is written.
-  const crashed = await rotateCa([], { SWARM_MTLS_TEST_CRASH_AFTER: "trusted" });
-  t.not(crashed.code, 0, "the run was killed after 'trusted'");
-  t.equal((await caState()).rotation?.phase, "trusted", "the phase reached survived the crash");
+  // trust: killed between the two services (the first runs with old + new roots, the other still with the old root).
+  await crashAt(t, [], "trust:converged");
+  t.equal(await phase(), "prepared", "trust is not recorded before every service has the new bundle");
+  m = await bothWays(t, "mid-trust (one service trusts both roots, the other the old root only)");
+  t.same([count(m.a.ca), count(m.b.ca)].sort(), [1, 2], "one bundle with two roots, one with the old root");
+  t.same(matrix(m.a.crt), { "old-only": true, both: true, "new-only": false }, "mid-trust: old leaves verify against old-only and both");
+
+  // trust resumed; run all phases but die right after 'trusted' is written.
+  await crashAt(t, [], "trusted");
+  t.equal(await phase(), "trusted", "the phase reached survived the crash");
   m = await bothWays(t, "after trust");
   t.equal(count(m.a.ca), 2, "the mounted bundle holds two roots");
   t.equal(count(m.b.ca), 2);
   t.same(matrix(m.a.crt), { "old-only": true, both: true, "new-only": false }, "trusted: old leaves still verify against the published bundles");
   t.ok(opensslVerify(m.a.ca, oldLeaf), "a leaf issued before the rotation verifies against the trust bundle");
+  await noOrphans(t, "after a crash after trust");
 
   // issue, killed after the first service converged: A on a new leaf (new root), B on an old one (old root).
-  const issueCrash = await rotateCa(["--step"], { SWARM_MTLS_TEST_CRASH_AFTER: "issue:converged" });
-  t.not(issueCrash.code, 0);
+  await crashAt(t, ["--step"], "issue:converged");
   m = await bothWays(t, "mid-issue of a root rotation (one leaf under the new root, one under the old)");
   const newLeaf = m.a.crt === oldLeaf ? m.b.crt : m.a.crt;
   t.equal(count(newLeaf), 3, "a new leaf chain: leaf, new intermediate, cross certificate");
   t.same(matrix(newLeaf), { "old-only": true, both: true, "new-only": true }, "a new leaf verifies against old-only, both and new-only");
-  const resumed = await rotateCa([]);
-  t.equal(resumed.code, 0, `the second run completes the rotation${resumed.code === 0 ? "" : `: ${resumed.stderr}`}`);
-  t.match(resumed.stdout, /finished issue \(phase issued\)[\s\S]*finished retire \(phase complete\)[\s\S]*next: complete/);
-  m = await bothWays(t, "after retire");
+
+  // issue resumed (all phases asked), killed right after 'issued' is written: the matrix at 'issued'.
+  await crashAt(t, [], "issued");
+  t.equal(await phase(), "issued", "the phase reached survived the crash");
+  m = await bothWays(t, "after issue");
+  t.equal(count(m.a.ca), 2, "issued: A still trusts both roots");
+  t.equal(count(m.b.ca), 2, "issued: B still trusts both roots");
+  for (const [who, leaf] of [["A", m.a.crt], ["B", m.b.crt]] as const) {
+    t.equal(count(leaf), 3, `issued: ${who}'s leaf chain is leaf, new intermediate, cross certificate`);
+    t.same(matrix(leaf), { "old-only": true, both: true, "new-only": true }, `issued: ${who}'s leaf verifies against old-only, both and new-only`);
+  }
+  t.ok(opensslVerify(m.a.ca, oldLeaf), "issued: a leaf issued before the rotation still verifies against the mounted bundle");
+  t.same(await crtGenerations(A), [2, 3], "A: one new generation (nothing issued twice), v1 pruned");
+  t.same(await crtGenerations(B), [2, 3], "B: one new generation");
+  await noOrphans(t, "after a crash after issue");
+
+  // retire, killed between the two services (one trusts the new root only, the other still both).
+  await crashAt(t, [], "retire:converged");
+  t.equal(await phase(), "issued", "retire is not recorded before every service has the new bundle");
+  m = await bothWays(t, "mid-retire (one service trusts the new root only, the other both)");
+  t.same([count(m.a.ca), count(m.b.ca)].sort(), [1, 2], "one bundle with the new root only, one with both roots");
+
+  // retire resumed, killed after the last service converged (before the phase is written or old bundles pruned).
+  await crashAt(t, [], "retire:converged");
+  t.equal(await phase(), "issued", "the phase is still 'issued'");
+  m = await bothWays(t, "after the last service of retire, before the phase was written");
   t.equal(m.a.ca.trim(), newRoot.trim(), "A's bundle: the new root only");
   t.equal(m.b.ca.trim(), newRoot.trim(), "B's bundle: the new root only");
+
+  // The next run has no service left to roll: it records 'complete' and removes the bundles the crash left.
+  const resumed = await rotateCa([]);
+  t.equal(resumed.code, 0, `the next run completes the rotation${resumed.code === 0 ? "" : `: ${resumed.stderr}`}`);
+  t.match(resumed.stdout, /finished retire \(phase complete\)[\s\S]*next: complete/);
+  t.notMatch(resumed.stdout, /finished issue/, "the run resumed at retire");
+  m = await bothWays(t, "after retire");
   t.same(matrix(m.a.crt), { "old-only": true, both: true, "new-only": true });
   t.same(matrix(m.b.crt), { "old-only": true, both: true, "new-only": true });
   t.notOk(opensslVerify(newRoot, oldLeaf), "a leaf of the old CA no longer verifies (and none is mounted)");
 
-  t.same(await crtGenerations(A), [2, 3], "A: one new generation for the root rotation, v1 pruned (nothing issued twice)");
+  t.same(await crtGenerations(A), [2, 3], "A: one new generation for the root rotation (nothing issued twice)");
   t.same(await crtGenerations(B), [2, 3], "B: one new generation");
   const secrets = [...(await secretsOf(A)), ...(await secretsOf(B))].map((s) => s.Spec.Name).sort();
   t.same(secrets, [`mtls.${A}.crt.v2`, `mtls.${A}.crt.v3`, `mtls.${A}.key.v2`, `mtls.${A}.key.v3`, `mtls.${B}.crt.v2`, `mtls.${B}.crt.v3`, `mtls.${B}.key.v2`, `mtls.${B}.key.v3`], "no orphan certificate or key secret");
+  await noOrphans(t, "after the root rotation");
   const s = await caState();
   t.equal(s.roots.length, 1);
   t.equal(s.chain, undefined, "no cross certificate in chains after retire");

@@ -187,6 +187,10 @@ t.test("the CA state with a rotation in progress: sealed, reopened, and refused 
   const back = readCaRotationRecord(opened)!;
   t.equal(back.phase, "issued");
   t.same(back.history.map((h) => h.phase), ["prepared", "trusted", "issued"]);
+  const retirePublished = await openAuthority(sealAuthority(withCaRotationRecord(authorityForStep(opened, r, "retire"), back), kek), kek);
+  t.notOk(retirePublished.roots.some((x) => certFingerprint(x) === back.oldRoot), "once retire's authority is written, the old root is gone from the roots");
+  t.equal(readCaRotationRecord(retirePublished)?.oldRootCertPem, a.roots[0]!.certPem, "but the record still holds its certificate, so a resumed retire can list it as retired");
+  t.throws(() => readCaRotationRecord(withCaRotationRecord(opened, { ...back, oldRootCertPem: 7 as unknown as string })), { code: "bad-input", message: /oldRootCertPem/ }, "a malformed oldRootCertPem is refused");
   const reopened = openCaRotation(back, kek);
   t.ok(reopened.newIntermediate.privateKey, "new intermediate key opens");
   t.ok(reopened.newRoot?.privateKey?.equals(r.newRoot!.privateKey!), "new root key is the same key");
