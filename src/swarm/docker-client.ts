@@ -10,6 +10,7 @@ import { dockerError, isNotFound } from "./docker-error.js";
 import { resolveDockerEndpoint, type DockerConnectionParams } from "./docker-connection.js";
 import type { DockerConfig, DockerNetwork, DockerSecret, DockerService, DockerTask, ServiceSpec } from "./docker-types.js";
 import { readConfigRecord, readNetworkRecord, readSecretRecord } from "./object-record.js";
+import { retryRead } from "./retry-read.js";
 import { readServiceRecord } from "./service-record.js";
 import { readTaskRecord } from "./task-record.js";
 import type { EventsWatchParams, ObjectCreateParams, ObjectListParams, Swarm, SwarmEvent, SwarmInfo } from "./swarm.js";
@@ -52,6 +53,10 @@ function labelFilters(p?: ObjectListParams): { filters?: { label: string[] } } {
 /** Connects to the engine described by `p` (see `dockerConnectionFromEnv`). Lazy: no call is made until used. */
 export function connectSwarm(p: DockerConnectionParams = {}): Swarm {
   const docker = buildDockerode(p);
+  // The event stream is long-lived and may stay quiet for minutes: docker-modem's `timeout` is a socket idle timeout,
+  // so a client with one would cut the stream after every quiet spell. Events get a client without it.
+  let eventsDocker: Docker | undefined;
+  const eventsClient = (): Docker => (eventsDocker ??= buildDockerode({ ...p, timeoutMs: 0 }));
 
   async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
@@ -59,6 +64,10 @@ export function connectSwarm(p: DockerConnectionParams = {}): Swarm {
     } catch (e) {
       throw dockerError(what, e);
     }
+  }
+  /** An idempotent read (GET): a reset connection or a 5xx is tried again, bounded (see retryRead). */
+  function read<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return retryRead(() => call(what, fn));
   }
   async function tolerateNotFound(what: string, fn: () => Promise<unknown>): Promise<void> {
     try {
@@ -71,8 +80,8 @@ export function connectSwarm(p: DockerConnectionParams = {}): Swarm {
   const swarm: Swarm = {
     async info(): Promise<SwarmInfo> {
       const [info, version] = await Promise.all([
-        call("info", () => docker.info() as Promise<{ ServerVersion?: string; Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean; NodeID?: string; Nodes?: number } }>),
-        call("version", () => docker.version() as Promise<{ ApiVersion?: string; Version?: string }>),
+        read("info", () => docker.info() as Promise<{ ServerVersion?: string; Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean; NodeID?: string; Nodes?: number } }>),
+        read("version", () => docker.version() as Promise<{ ApiVersion?: string; Version?: string }>),
       ]);
       const nodeId = info.Swarm?.NodeID;
       return {
@@ -86,12 +95,12 @@ export function connectSwarm(p: DockerConnectionParams = {}): Swarm {
     },
 
     async listServices(lp) {
-      const list = await call("list services", () => docker.listServices(labelFilters(lp)) as Promise<unknown> as Promise<DockerService[]>);
+      const list = await read("list services", () => docker.listServices(labelFilters(lp)) as Promise<unknown> as Promise<DockerService[]>);
       return list.map(readServiceRecord);
     },
 
     async inspectService(idOrName) {
-      const json = await call(`inspect service ${idOrName}`, () => docker.getService(idOrName).inspect() as Promise<DockerService>);
+      const json = await read(`inspect service ${idOrName}`, () => docker.getService(idOrName).inspect() as Promise<DockerService>);
       return readServiceRecord(json);
     },
 
@@ -113,7 +122,7 @@ export function connectSwarm(p: DockerConnectionParams = {}): Swarm {
     },
 
     async listTasks({ serviceId }) {
-      const list = await call(`list tasks of service ${serviceId}`, () =>
+      const list = await read(`list tasks of service ${serviceId}`, () =>
         docker.listTasks({ filters: { service: [serviceId] } }) as Promise<DockerTask[]>,
       );
       // The service filter also accepts names and prefixes of ids: keep only this service's tasks.
@@ -122,12 +131,12 @@ export function connectSwarm(p: DockerConnectionParams = {}): Swarm {
     },
 
     async listNetworks() {
-      const list = await call("list networks", () => docker.listNetworks() as Promise<unknown> as Promise<DockerNetwork[]>);
+      const list = await read("list networks", () => docker.listNetworks() as Promise<unknown> as Promise<DockerNetwork[]>);
       return list.map(readNetworkRecord);
     },
 
     async inspectNetwork(idOrName) {
-      const json = await call(`inspect network ${idOrName}`, () => docker.getNetwork(idOrName).inspect() as Promise<unknown> as Promise<DockerNetwork>);
+      const json = await read(`inspect network ${idOrName}`, () => docker.getNetwork(idOrName).inspect() as Promise<unknown> as Promise<DockerNetwork>);
       return readNetworkRecord(json);
     },
 
@@ -139,12 +148,12 @@ export function connectSwarm(p: DockerConnectionParams = {}): Swarm {
     },
 
     async listSecrets(lp) {
-      const list = await call("list secrets", () => docker.listSecrets(labelFilters(lp)) as Promise<unknown> as Promise<DockerSecret[]>);
+      const list = await read("list secrets", () => docker.listSecrets(labelFilters(lp)) as Promise<unknown> as Promise<DockerSecret[]>);
       return list.map(readSecretRecord);
     },
 
     async findSecret(name) {
-      const list = await call(`find secret ${name}`, () => docker.listSecrets({ filters: { name: [name] } }) as Promise<unknown> as Promise<DockerSecret[]>);
+      const list = await read(`find secret ${name}`, () => docker.listSecrets({ filters: { name: [name] } }) as Promise<unknown> as Promise<DockerSecret[]>);
       const hit = list.find((s) => s.Spec?.Name === name);
       return hit ? readSecretRecord(hit) : null;
     },
@@ -161,12 +170,12 @@ export function connectSwarm(p: DockerConnectionParams = {}): Swarm {
     },
 
     async listConfigs(lp) {
-      const list = await call("list configs", () => docker.listConfigs(labelFilters(lp)) as Promise<unknown> as Promise<DockerConfig[]>);
+      const list = await read("list configs", () => docker.listConfigs(labelFilters(lp)) as Promise<unknown> as Promise<DockerConfig[]>);
       return list.map(readConfigRecord);
     },
 
     async findConfig(name) {
-      const list = await call(`find config ${name}`, () => docker.listConfigs({ filters: { name: [name] } }) as Promise<unknown> as Promise<DockerConfig[]>);
+      const list = await read(`find config ${name}`, () => docker.listConfigs({ filters: { name: [name] } }) as Promise<unknown> as Promise<DockerConfig[]>);
       const hit = list.find((c) => c.Spec?.Name === name);
       return hit ? readConfigRecord(hit) : null;
     },
@@ -184,7 +193,7 @@ export function connectSwarm(p: DockerConnectionParams = {}): Swarm {
       while (!signal.aborted) {
         try {
           const stream = await call("watch events", () =>
-            docker.getEvents({
+            eventsClient().getEvents({
               filters: { type: ep.types },
               ...(since !== undefined ? { since } : {}),
               abortSignal: signal,

@@ -1,4 +1,5 @@
 import { setTimeout as sleepMs } from "node:timers/promises";
+import { isMtlsError, MtlsError } from "../errors.js";
 import type { ServiceSpec } from "./docker-types.js";
 import { isOutOfSequence } from "./docker-error.js";
 import type { ServiceRecord, Swarm } from "./swarm.js";
@@ -27,8 +28,9 @@ export interface ServiceUpdateResult {
 
 /**
  * inspect → patch → update with the read `Version.Index`; when the engine says "update out of sequence" (someone
- * updated in between), re-reads and patches again, up to `attempts` times with backoff. `patch` returning null
- * means "no change". Other errors are thrown at once.
+ * updated in between), re-reads and patches again, up to `attempts` times with backoff; when every try was refused,
+ * the engine's error is thrown with "(still out of sequence after N tries)" added. `patch` returning null means "no
+ * change". Other errors are thrown at once.
  */
 export async function updateServiceWithRetry(
   swarm: Swarm,
@@ -48,7 +50,11 @@ export async function updateServiceWithRetry(
       await swarm.updateService(before.id, before.version, spec);
       return { before, updatedFromVersion: before.version, changed: true, attempts: attempt };
     } catch (e) {
-      if (!isOutOfSequence(e) || attempt >= attempts) throw e;
+      if (!isOutOfSequence(e)) throw e;
+      if (attempt >= attempts) {
+        if (attempts > 1 && isMtlsError(e)) throw new MtlsError(e.code, `${e.message} (still out of sequence after ${attempts} tries: someone keeps updating this service)`, { cause: e.cause });
+        throw e;
+      }
       await sleep(Math.round(backoff * (0.5 + random())));
       backoff *= 2;
     }

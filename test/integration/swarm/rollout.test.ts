@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import t from "tap";
 import { patchServiceSecrets } from "../../../src/swarm/patch-service-secrets.js";
-import { rolloutDeadlineMs } from "../../../src/swarm/rollout-deadline.js";
+import { rolloutDeadlineMs, rolloutSettleMs } from "../../../src/swarm/rollout-deadline.js";
 import { updateServiceWithRetry } from "../../../src/swarm/update-service-with-retry.js";
 import { startFirstWithHostPorts, withForcedUpdate, withStopFirstUpdates } from "../../../src/swarm/update-order.js";
 import { waitForRollout } from "../../../src/swarm/wait-for-rollout.js";
@@ -119,7 +119,9 @@ t.test("a new task that cannot start: the rollout reads failed with the task's e
     spec.TaskTemplate!.ContainerSpec!.Args = ["sh", "-c", "echo bad certificate >&2; exit 3"];
     return spec;
   });
-  const r = await waitForRollout(swarm, { serviceId: id, fromVersion: updatedFromVersion, expectSecretIds: [crt2], deadlineMs: rolloutDeadlineMs(before.spec) });
+  // As the rollout engine does: a new task must run for the service's monitor window before it counts (under load,
+  // Docker may report the doomed task running for a moment before it exits).
+  const r = await waitForRollout(swarm, { serviceId: id, fromVersion: updatedFromVersion, expectSecretIds: [crt2], deadlineMs: rolloutDeadlineMs(before.spec), settleMs: rolloutSettleMs(before.spec) });
   t.equal(r.state, "failed", r.reason ?? "");
   t.equal(r.timedOut, false);
   t.match(r.reason, /task: non-zero exit \(3\)/);

@@ -39,6 +39,7 @@ t.test("gives up after the bounded attempts with the docker error", async (t) =>
   const err = await updateServiceWithRetry(swarm, "fx-plain", (s) => s.spec, { attempts: 3, sleep: async () => {} }).catch((e: unknown) => e);
   t.ok(isMtlsError(err, "docker"));
   t.ok(isOutOfSequence(err));
+  t.match((err as Error).message, /^docker: update service \w+ failed: 500 rpc error: .*update out of sequence \(still out of sequence after 3 tries: someone keeps updating this service\)$/, "the message says it gave up and why");
   t.equal(swarm.calls.filter((c) => c.startsWith("update")).length, 3);
 });
 
