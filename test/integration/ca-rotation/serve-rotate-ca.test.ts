@@ -5,9 +5,9 @@
  * real HTTP shows the phase and the services done / total, and two services keep completing mTLS handshakes with
  * each other using the files their tasks mount. The docker CLI and the served HTTP API are the oracles.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import t from "tap";
-import { CLI, REPO, runCli, type CliRun } from "../../helpers/cli.js";
+import { assertServeRuns, spawnServe, type ServeProcess } from "../../helpers/serve-process.js";
+import { runCli, type CliRun } from "../../helpers/cli.js";
 import { docker, FAST, freePort, requireSwarmCli, TEST_IMAGE, until } from "../../helpers/swarm-test.js";
 import { bothWays, crtGenerations, noOrphans, ownCa, removeOwnCa } from "./fixtures/own-ca.js";
 
@@ -21,15 +21,11 @@ const B = `sca-${ca.tag}-b`;
 const port = await freePort("127.0.0.1");
 const base = `http://127.0.0.1:${port}`;
 
-let serve: ChildProcess | null = null;
-let serveLog = "";
-let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> = Promise.resolve({ code: null, signal: null });
+let serve: ServeProcess | null = null;
+const serveLog = (): string => serve?.log() ?? "";
 
 t.teardown(async () => {
-  if (serve && serve.exitCode === null && serve.signalCode === null) {
-    serve.kill("SIGKILL");
-    await exited;
-  }
+  await serve?.kill();
   await removeOwnCa(ca, [A, B]);
 });
 
@@ -57,7 +53,7 @@ async function getCa(): Promise<CaJson> {
 
 /** serve's audit lines for finished CA rotation steps, in order. */
 function stepLines(): { step?: string; phase?: string; trigger?: string; rotation?: string }[] {
-  return serveLog
+  return serveLog()
     .split("\n")
     .filter((l) => l.startsWith("{"))
     .map((l) => {
@@ -84,23 +80,15 @@ t.test("setup: own CA with a 1-hour intermediate, two services on generation 1",
 t.test("serve rotates the due intermediate by itself, phase by phase; GET /v1/ca shows the progress", async (t) => {
   const oldIntermediate = (JSON.parse((await cli(["--json", "ca", "show"])).stdout) as { certificates: { role: string; fingerprint: string }[] }).certificates.find((c) => c.role === "intermediate")?.fingerprint;
   t.ok(oldIntermediate, "the intermediate before serve starts");
-  serve = spawn(process.execPath, [CLI, "serve", "--listen", `127.0.0.1:${port}`, "--no-tls"], {
-    cwd: REPO,
-    env: {
-      PATH: process.env.PATH ?? "",
-      HOME: process.env.HOME ?? "/root",
+  serve = spawnServe(["--listen", `127.0.0.1:${port}`, "--no-tls"], {
       ...ca.env,
       SWARM_MTLS_CA_ROTATE_BEFORE: "0.99",
       SWARM_MTLS_CA_INTERMEDIATE_TTL: "1y",
       SWARM_MTLS_SCHEDULE_CRON: "*/5 * * * * *",
       SWARM_MTLS_LOG_LEVEL: "info",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const child = serve;
-  child.stdout?.on("data", (d) => (serveLog += d));
-  child.stderr?.on("data", (d) => (serveLog += d));
-  exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+    });
+  const proc = serve;
+  const child = proc.child;
 
   // Watch GET /v1/ca until the rotation is complete; check the handshakes whenever a new phase shows up (a failed
   // handshake check fails the test: it is not retried like a GET that did not answer yet).
@@ -108,8 +96,8 @@ t.test("serve rotates the due intermediate by itself, phase by phase; GET /v1/ca
   const deadline = Date.now() + 600_000;
   let final: CaJson | undefined;
   while (!final) {
-    if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}: ${serveLog.slice(-2000)}`);
-    if (Date.now() > deadline) throw new Error(`serve did not complete a CA rotation within 600s (phases seen: ${seen.map((x) => x.phase).join(", ")}); log tail: ${serveLog.slice(-2000)}`);
+    assertServeRuns(proc);
+    if (Date.now() > deadline) throw new Error(`serve did not complete a CA rotation within 600s (phases seen: ${seen.map((x) => x.phase).join(", ")}); log tail: ${serveLog().slice(-2000)}`);
     const body = await getCa().catch(() => undefined);
     const r = body?.rotation;
     if (body && r && seen[seen.length - 1]?.phase !== r.phase) {
@@ -145,16 +133,16 @@ t.test("serve rotates the due intermediate by itself, phase by phase; GET /v1/ca
   t.match(status.caRotation, { id: r.id, phase: "complete" }, "status shows the same rotation");
 
   // The new intermediate (1 year) is not due: a few more reconciles start no second rotation.
-  const reconciles = (serveLog.match(/"reconcile done"/g) ?? []).length;
-  await until("two more reconciles of serve", 120_000, async () => ((serveLog.match(/"reconcile done"/g) ?? []).length >= reconciles + 2 ? true : undefined));
+  const reconciles = (serveLog().match(/"reconcile done"/g) ?? []).length;
+  await until("two more reconciles of serve", 120_000, async () => ((serveLog().match(/"reconcile done"/g) ?? []).length >= reconciles + 2 ? true : undefined));
   const after = await getCa();
   t.match(after.rotation, { id: r.id, phase: "complete" }, "no second rotation started: the new intermediate is not due");
   t.equal(stepLines().length, 4, "no further CA rotation step");
 });
 
 t.test("SIGTERM: serve exits 0", async (t) => {
-  const child = serve as ChildProcess;
+  const child = (serve as ServeProcess).child;
   child.kill("SIGTERM");
-  const end = await exited;
-  t.same(end, { code: 0, signal: null }, `serve exits 0 on SIGTERM (log tail: ${serveLog.slice(-1500)})`);
+  const end = await (serve as ServeProcess).exited;
+  t.same(end, { code: 0, signal: null }, `serve exits 0 on SIGTERM (log tail: ${serveLog().slice(-1500)})`);
 });

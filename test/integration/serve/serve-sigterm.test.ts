@@ -4,10 +4,10 @@
  * lost: the service keeps the new generation Docker is rolling out, the next `rotate` finds it up to date, and once
  * the task turns healthy the service runs on that generation. Real swarm; the docker CLI is the oracle.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import t from "tap";
-import { CLI, REPO, runCli, swarmTestEnv } from "../../helpers/cli.js";
+import { assertServeRuns, spawnServe, type ServeProcess } from "../../helpers/serve-process.js";
+import { runCli, swarmTestEnv } from "../../helpers/cli.js";
 import { docker, freePort, requireSwarmCli, TEST_IMAGE, until } from "../../helpers/swarm-test.js";
 
 await requireSwarmCli();
@@ -16,15 +16,11 @@ const leaseName = world.env.SWARM_MTLS_ROTATION_LEASE_NAME as string;
 const svc = `stop-${world.tag}-${randomBytes(2).toString("hex")}`;
 const port = await freePort("127.0.0.1");
 
-let serve: ChildProcess | null = null;
-let serveLog = "";
-let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> = Promise.resolve({ code: null, signal: null });
+let serve: ServeProcess | null = null;
+const serveLog = (): string => serve?.log() ?? "";
 
 t.teardown(async () => {
-  if (serve && serve.exitCode === null && serve.signalCode === null) {
-    serve.kill("SIGKILL");
-    await exited;
-  }
+  await serve?.kill();
   await docker("service", "rm", svc).catch(() => undefined);
   await until(`the managed secrets of ${svc} to be removed`, 60_000, async () => {
     let left = 0;
@@ -47,17 +43,11 @@ const mounts = (s: ServiceView): string[] => (s.Spec.TaskTemplate.ContainerSpec.
 const leaseExists = async (): Promise<boolean> => (await docker("config", "ls", "-q", "--filter", `name=${leaseName}`)).split("\n").some((l) => l.trim() !== "");
 
 t.test("SIGTERM mid-rollout: abandoned after the grace, lease released, exit 0, nothing lost", async (t) => {
-  serve = spawn(process.execPath, [CLI, "serve", "--no-tls", "--listen", `127.0.0.1:${port}`], {
-    cwd: REPO,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", ...world.env, SWARM_MTLS_SERVE_STOP_GRACE: "3s", SWARM_MTLS_SCHEDULE_CRON: "*/5 * * * *" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const child = serve;
-  child.stdout?.on("data", (d) => (serveLog += d));
-  child.stderr?.on("data", (d) => (serveLog += d));
-  exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  serve = spawnServe(["--no-tls", "--listen", `127.0.0.1:${port}`], { ...world.env, SWARM_MTLS_SERVE_STOP_GRACE: "3s", SWARM_MTLS_SCHEDULE_CRON: "*/5 * * * *" });
+  const proc = serve;
+  const child = proc.child;
   await until("serve to answer /healthz", 120_000, async () => {
-    if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}: ${serveLog}`);
+    assertServeRuns(proc);
     return (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200 ? true : undefined;
   });
 
@@ -78,11 +68,11 @@ t.test("SIGTERM mid-rollout: abandoned after the grace, lease released, exit 0, 
 
   const t0 = Date.now();
   child.kill("SIGTERM");
-  const end = await exited;
+  const end = await (serve as ServeProcess).exited;
   t.comment(`SIGTERM to exit: ${((Date.now() - t0) / 1000).toFixed(1)} s (serve.stopGrace 3s)`);
   t.same(end, { code: 0, signal: null }, "serve exits 0");
-  t.match(serveLog, /serve\.stopGrace elapsed: abandoning the running rollout/, "says it abandoned the rollout");
-  t.match(serveLog, /"reconcile":"abandoned"/, "and that the rollout returned after being abandoned");
+  t.match(serveLog(), /serve\.stopGrace elapsed: abandoning the running rollout/, "says it abandoned the rollout");
+  t.match(serveLog(), /"reconcile":"abandoned"/, "and that the rollout returned after being abandoned");
   t.equal((await inspect()).UpdateStatus?.State, "updating", "it did not wait for the rollout: the service is still updating");
   t.notOk(await leaseExists(), "the lease is released");
 

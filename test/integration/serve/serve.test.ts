@@ -4,13 +4,13 @@
  * drops the secrets is repaired at the same generation, an admin rotate over HTTP rolls generation 2, and SIGTERM
  * exits 0 and releases the lease. The docker CLI is the oracle for everything about services, secrets and configs.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
-import { CLI, REPO, swarmTestEnv } from "../../helpers/cli.js";
+import { assertServeRuns, spawnServe, type ServeProcess } from "../../helpers/serve-process.js";
+import { swarmTestEnv } from "../../helpers/cli.js";
 import { docker, FAST, freePort, requireSwarmCli, runningContainer, TEST_IMAGE, until } from "../../helpers/swarm-test.js";
 
 const freeLocalPort = () => freePort("127.0.0.1");
@@ -42,15 +42,11 @@ writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
 const port = await freeLocalPort();
 const base = `http://127.0.0.1:${port}`;
 
-let serve: ChildProcess | null = null;
-let serveLog = "";
-let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> = Promise.resolve({ code: null, signal: null });
+let serve: ServeProcess | null = null;
+const serveLog = (): string => serve?.log() ?? "";
 
 t.teardown(async () => {
-  if (serve && serve.exitCode === null && serve.signalCode === null) {
-    serve.kill("SIGKILL");
-    await exited;
-  }
+  await serve?.kill();
   for (const s of [svc, svc2]) await docker("service", "rm", s).catch(() => undefined);
   await until("the managed secrets of this test's services to be removed", 60_000, async () => {
     let left = 0;
@@ -71,18 +67,12 @@ async function get(path: string, headers: Record<string, string> = {}): Promise<
 }
 
 t.test("serve starts and answers /healthz and /readyz", async (t) => {
-  serve = spawn(process.execPath, [CLI, "serve", "--listen", `127.0.0.1:${port}`, "--no-tls", "--admin-token-file", tokenFile], {
-    cwd: REPO,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", ...world.env, SWARM_MTLS_SCHEDULE_CRON: "*/5 * * * *" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const child = serve;
-  child.stdout?.on("data", (d) => (serveLog += d));
-  child.stderr?.on("data", (d) => (serveLog += d));
-  exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  serve = spawnServe(["--listen", `127.0.0.1:${port}`, "--no-tls", "--admin-token-file", tokenFile], { ...world.env, SWARM_MTLS_SCHEDULE_CRON: "*/5 * * * *" });
+  const proc = serve;
+  const child = proc.child;
 
   const health = await until("GET /healthz to answer", 60_000, async () => {
-    if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}: ${serveLog}`);
+    assertServeRuns(proc);
     return get("/healthz");
   });
   t.equal(health.status, 200);
@@ -217,12 +207,12 @@ t.test("a service created while an admin rotate runs still gets its certificate 
 });
 
 t.test("SIGTERM: serve exits 0 and releases the lease", async (t) => {
-  const child = serve as ChildProcess;
+  const child = (serve as ServeProcess).child;
   child.kill("SIGTERM");
   const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
-  const end = await exited;
+  const end = await (serve as ServeProcess).exited;
   clearTimeout(timer);
-  t.same(end, { code: 0, signal: null }, `serve exits 0 on SIGTERM (log tail: ${serveLog.slice(-1500)})`);
+  t.same(end, { code: 0, signal: null }, `serve exits 0 on SIGTERM (log tail: ${serveLog().slice(-1500)})`);
   t.equal((await docker("config", "ls", "-q", "--filter", `name=${leaseName}`)).trim(), "", `docker config ls: the lease ${leaseName} is gone`);
-  t.notMatch(serveLog, /BEGIN [A-Z ]*PRIVATE KEY/, "no private key in serve's log");
+  t.notMatch(serveLog(), /BEGIN [A-Z ]*PRIVATE KEY/, "no private key in serve's log");
 });

@@ -1,0 +1,50 @@
+/**
+ * `swarm-mtls serve` as a child process of a test: the built CLI, a minimal environment plus the test's, its output
+ * collected (stdout and stderr, in order) for assertions and failure messages.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { CLI, REPO } from "./cli.js";
+
+export interface ServeExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface ServeProcess {
+  readonly child: ChildProcess;
+  /** Everything serve printed so far. */
+  log(): string;
+  /** Resolves when the process has exited. */
+  readonly exited: Promise<ServeExit>;
+  /** SIGKILL if it still runs, and wait for the exit (for teardowns). */
+  kill(): Promise<void>;
+}
+
+/** Starts `swarm-mtls serve ...args` with PATH, HOME and `env`. */
+export function spawnServe(args: string[], env: Record<string, string>): ServeProcess {
+  const child = spawn(process.execPath, [CLI, "serve", ...args], {
+    cwd: REPO,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let log = "";
+  child.stdout?.on("data", (d) => (log += d));
+  child.stderr?.on("data", (d) => (log += d));
+  const exited = new Promise<ServeExit>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  return {
+    child,
+    log: () => log,
+    exited,
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGKILL");
+        await exited;
+      }
+    },
+  };
+}
+
+/** Throws (with the log) when serve has already exited: for polls that wait for it to answer. */
+export function assertServeRuns(s: ServeProcess): void {
+  if (s.child.exitCode !== null) throw new Error(`serve exited with ${s.child.exitCode}: ${s.log().slice(-2000)}`);
+}
