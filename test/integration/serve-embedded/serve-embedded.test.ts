@@ -70,8 +70,11 @@ t.test("serve --store file:DIR keeps identities fresh, writes envoy.yaml beside 
   t.equal(readlinkSync(join(web, "current")), "g2");
   const cert = new X509Certificate(readFileSync(join(web, "tls.crt")));
   t.ok(cert.checkPrivateKey(createPrivateKey(readFileSync(join(web, "tls.key")))), "the stable paths hold a matching pair");
-  const audits = stderr.split("\n").filter((l) => l.includes('"audit":true')).map((l) => JSON.parse(l) as Record<string, unknown>);
-  t.match(audits.find((a) => a.identity === "web" && (a.generation as { to: number }).to === 2), {
+  // The log line may reach the pipe a moment after the HTTP answer: wait for it.
+  const audit = await until("the rotation's audit record in serve's log", 30_000, async () =>
+    stderr.split("\n").filter((l) => l.includes('"audit":true')).map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((a) => a.identity === "web" && (a.generation as { to: number } | undefined)?.to === 2));
+  t.match(audit, {
     event: "rotate", trigger: "api", actor: "token", result: "ok", generation: { from: 1, to: 2 },
     serial: cert.serialNumber.toLowerCase(), fingerprint: cert.fingerprint256.replace(/:/g, "").toLowerCase(),
   }, "the rotation's audit record says 1 → 2 with the new certificate's serial and fingerprint");
