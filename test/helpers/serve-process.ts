@@ -14,7 +14,7 @@ export interface ServeProcess {
   readonly child: ChildProcess;
   /** Everything serve printed so far. */
   log(): string;
-  /** Resolves when the process has exited. */
+  /** Resolves when the process has exited and its output is read. */
   readonly exited: Promise<ServeExit>;
   /** SIGKILL if it still runs, and wait for the exit (for teardowns). */
   kill(): Promise<void>;
@@ -30,7 +30,8 @@ export function spawnServe(args: string[], env: Record<string, string>): ServePr
   let log = "";
   child.stdout?.on("data", (d) => (log += d));
   child.stderr?.on("data", (d) => (log += d));
-  const exited = new Promise<ServeExit>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  // "close", not "exit": the log is whole (stdout and stderr drained) once `exited` resolves.
+  const exited = new Promise<ServeExit>((resolve) => child.on("close", (code, signal) => resolve({ code, signal })));
   return {
     child,
     log: () => log,

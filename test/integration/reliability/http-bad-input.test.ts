@@ -3,26 +3,16 @@
  * and no response body nor serve's log holds a private key or the KEK.
  */
 import "reflect-metadata";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { randomBytes, X509Certificate } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
-import { CLI, keyMaterialIn, REPO } from "../../helpers/cli.js";
+import { keyMaterialIn } from "../../helpers/cli.js";
+import { spawnServe } from "../../helpers/serve-process.js";
+import { freePort } from "../../helpers/swarm-test.js";
 import { docker, requireSwarm, RotationWorld, waitRunning } from "../rotation/fixtures/rotation-world.js";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const a = srv.address();
-      srv.close(() => (typeof a === "object" && a ? resolve(a.port) : reject(new Error("no port"))));
-    });
-  });
-}
 
 t.before(requireSwarm);
 
@@ -38,18 +28,12 @@ t.test("malformed, oversize, badly signed, out-of-policy and path-traversal requ
   const secretsNow = async (): Promise<string> => docker("secret", "ls", "--format", "{{.ID}} {{.Name}}", "--filter", `label=io.swarm-mtls.identity=${svc}`);
   const before = await secretsNow();
 
-  const port = await freePort();
-  const serve = spawn(process.execPath, [CLI, "serve", "--no-tls", "--listen", `127.0.0.1:${port}`, "--admin-token-file", join(dir, "admin-token")], {
-    cwd: REPO,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", ...w.env, SWARM_MTLS_SCHEDULE_CRON: "0 0 1 1 *" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stderr = "";
-  serve.stderr.on("data", (d) => (stderr += d));
-  serve.stdout.on("data", (d) => (stderr += d));
-  const exited = new Promise<number | null>((r) => serve.on("close", (code) => r(code)));
+  const port = await freePort("127.0.0.1");
+  const proc = spawnServe(["--no-tls", "--listen", `127.0.0.1:${port}`, "--admin-token-file", join(dir, "admin-token")], { ...w.env, SWARM_MTLS_SCHEDULE_CRON: "0 0 1 1 *" });
+  const serve = proc.child;
+  const exited = proc.exited.then((e) => e.code);
   t.teardown(async () => {
-    if (serve.exitCode === null) serve.kill("SIGKILL");
+    await proc.kill();
     rmSync(dir, { recursive: true, force: true });
     await w.cleanup();
   });
@@ -60,7 +44,7 @@ t.test("malformed, oversize, badly signed, out-of-policy and path-traversal requ
     } catch {
       /* not listening yet */
     }
-    if (i > 120) throw new Error(`serve did not answer:\n${stderr}`);
+    if (i > 120) throw new Error(`serve did not answer:\n${proc.log()}`);
     await new Promise((r) => setTimeout(r, 500));
   }
 
@@ -123,7 +107,7 @@ t.test("malformed, oversize, badly signed, out-of-policy and path-traversal requ
   t.match(leaf.subjectAltName, new RegExp(`^DNS:${svc}, URI:spiffe://[^/]+/id/${svc}$`), "it carries only the allowed name and the identity's SPIFFE ID");
 
   // The audit trail in serve's log: one record per signing and per refusal, same fields each time, no key material.
-  const auditLines = (): Record<string, unknown>[] => stderr.split("\n").filter((l) => l.includes('"audit":true')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const auditLines = (): Record<string, unknown>[] => proc.log().split("\n").filter((l) => l.includes('"audit":true')).map((l) => JSON.parse(l) as Record<string, unknown>);
   t.match(auditLines().find((a) => a.event === "sign" && a.result === "ok"), {
     component: "audit", trigger: "api", actor: "token", identity: svc, serial: signed.serial,
     fingerprint: leaf.fingerprint256.replace(/:/g, "").toLowerCase(), generation: { from: null, to: null },
@@ -144,5 +128,5 @@ t.test("malformed, oversize, badly signed, out-of-policy and path-traversal requ
   serve.kill("SIGTERM");
   t.equal(await exited, 0, "serve exits 0 on SIGTERM");
   t.equal(keyMaterialIn(bodies.join("\n"), [w.env.SWARM_MTLS_KEK_FILE]), null, "no response body holds a private key or the KEK");
-  t.equal(keyMaterialIn(stderr, [w.env.SWARM_MTLS_KEK_FILE]), null, "serve's log holds no private key nor the KEK");
+  t.equal(keyMaterialIn(proc.log(), [w.env.SWARM_MTLS_KEK_FILE]), null, "serve's log holds no private key nor the KEK");
 });

@@ -7,13 +7,13 @@
  * both serves exit 0 on SIGTERM. (A holder killed while holding the lease: lease-takeover.test.ts.)
  */
 import "reflect-metadata";
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
-import { CLI, keyMaterialIn, REPO } from "../../helpers/cli.js";
+import { keyMaterialIn } from "../../helpers/cli.js";
+import { spawnServe, type ServeProcess } from "../../helpers/serve-process.js";
 import { until } from "../../helpers/swarm-test.js";
 import { freePort, inspectService, requireSwarm, RotationWorld, secretsOf, waitRunning, type RotateJson } from "../rotation/fixtures/rotation-world.js";
 
@@ -38,22 +38,16 @@ t.test("two serves and a manual rotate share one swarm: one holder at a time, ge
   for (const s of services) await w.createService(s);
   for (const s of services) await waitRunning(s);
 
-  const serves: { name: string; port: number; child: ChildProcess; log: string; exited: Promise<number | null> }[] = [];
+  const serves: { name: string; port: number; proc: ServeProcess }[] = [];
   t.teardown(async () => {
-    for (const s of serves) if (s.child.exitCode === null) s.child.kill("SIGKILL");
+    for (const s of serves) await s.proc.kill();
     rmSync(dir, { recursive: true, force: true });
     await w.cleanup();
   });
   for (const name of ["serve-1", "serve-2"]) {
     const port = await freePort();
-    const child = spawn(process.execPath, [CLI, "serve", "--no-tls", "--listen", `127.0.0.1:${port}`, "--admin-token-file", join(dir, "admin-token")], {
-      cwd: REPO,
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", ...w.env, SWARM_MTLS_SCHEDULE_CRON: "* * * * *" },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const s = { name, port, child, log: "", exited: new Promise<number | null>((r) => child.on("close", (code) => r(code))) };
-    child.stderr?.on("data", (d) => (s.log += d));
-    child.stdout?.on("data", (d) => (s.log += d));
+    const proc = spawnServe(["--no-tls", "--listen", `127.0.0.1:${port}`, "--admin-token-file", join(dir, "admin-token")], { ...w.env, SWARM_MTLS_SCHEDULE_CRON: "* * * * *" });
+    const s = { name, port, proc };
     serves.push(s);
   }
 
@@ -92,11 +86,11 @@ t.test("two serves and a manual rotate share one swarm: one holder at a time, ge
   const refused = adminStatuses.filter((s) => s === 409).length + cliReports.filter((r) => /another rotation is running/.test(r)).length;
   t.ok(refused >= 1, `the actors did contend: ${refused} of ${adminStatuses.length + cliReports.length} attempts were refused while another held the lease`);
 
-  for (const s of serves) s.child.kill("SIGTERM");
-  for (const s of serves) t.equal(await s.exited, 0, `${s.name} exits 0 on SIGTERM`);
+  for (const s of serves) s.proc.child.kill("SIGTERM");
+  for (const s of serves) t.equal((await s.proc.exited).code, 0, `${s.name} exits 0 on SIGTERM`);
 
   for (const s of serves) {
-    for (const line of s.log.split("\n")) {
+    for (const line of s.proc.log().split("\n")) {
       if (!line.startsWith("{")) continue;
       let j: { component?: string; service?: string; audit?: boolean; event?: string; generation?: { from: number | null; to: number | null }; generationBefore?: number | null; generationAfter?: number | null; result?: string };
       try {
@@ -108,7 +102,7 @@ t.test("two serves and a manual rotate share one swarm: one holder at a time, ge
       if (j.audit === true) j = { ...j, generationBefore: j.generation?.from ?? null, generationAfter: j.generation?.to ?? null, result: j.result === "ok" ? (j.event === "reattach" ? "reattached" : "rotated") : j.result };
       if (j.component === "audit" && j.service && services.includes(j.service) && j.result) rotations.push({ holder: s.name, service: j.service, before: j.generationBefore ?? null, after: j.generationAfter ?? null, result: j.result });
     }
-    t.equal(keyMaterialIn(s.log, [w.env.SWARM_MTLS_KEK_FILE]), null, `${s.name}'s log holds no private key nor the KEK`);
+    t.equal(keyMaterialIn(s.proc.log(), [w.env.SWARM_MTLS_KEK_FILE]), null, `${s.name}'s log holds no private key nor the KEK`);
   }
   t.ok(new Set(rotations.filter((r) => r.result === "rotated").map((r) => r.holder)).size >= 1, "rotations happened");
 

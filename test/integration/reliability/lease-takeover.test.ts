@@ -5,13 +5,13 @@
  * (Separate from lease-contention.test.ts so that the runner runs the two side by side.)
  */
 import "reflect-metadata";
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
-import { CLI, keyMaterialIn, REPO } from "../../helpers/cli.js";
+import { keyMaterialIn } from "../../helpers/cli.js";
+import { spawnServe, type ServeProcess } from "../../helpers/serve-process.js";
 import { until } from "../../helpers/swarm-test.js";
 import { docker, freePort, inspectService, requireSwarm, RotationWorld, runningContainer, secretsOf } from "../rotation/fixtures/rotation-world.js";
 
@@ -23,9 +23,7 @@ const generationOf = (name: string): number => Number(/\.v(\d+)$/.exec(name)?.[1
 interface Serve {
   name: string;
   port: number;
-  child: ChildProcess;
-  log: string;
-  exited: Promise<number | null>;
+  proc: ServeProcess;
 }
 
 t.test("a serve killed while holding the lease is taken over by the other serve after the lease TTL", async (t) => {
@@ -43,21 +41,15 @@ t.test("a serve killed while holding the lease is taken over by the other serve 
 
   const serves: Serve[] = [];
   t.teardown(async () => {
-    for (const s of serves) if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill("SIGKILL");
+    for (const s of serves) await s.proc.kill();
     rmSync(dir, { recursive: true, force: true });
     await w.cleanup();
   });
   for (const name of ["serve-1", "serve-2"]) {
     const port = await freePort();
-    const child = spawn(process.execPath, [CLI, "serve", "--no-tls", "--listen", `127.0.0.1:${port}`, "--admin-token-file", join(dir, "admin-token")], {
-      cwd: REPO,
       // The schedule is yearly: only the admin calls below rotate.
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", ...w.env, SWARM_MTLS_SCHEDULE_CRON: "0 0 1 1 *", SWARM_MTLS_ROTATION_LEASE_TTL: `${LEASE_TTL_SECONDS}s` },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const s: Serve = { name, port, child, log: "", exited: new Promise((r) => child.on("close", (code) => r(code))) };
-    child.stderr?.on("data", (d) => (s.log += d));
-    child.stdout?.on("data", (d) => (s.log += d));
+    const proc = spawnServe(["--no-tls", "--listen", `127.0.0.1:${port}`, "--admin-token-file", join(dir, "admin-token")], { ...w.env, SWARM_MTLS_SCHEDULE_CRON: "0 0 1 1 *", SWARM_MTLS_ROTATION_LEASE_TTL: `${LEASE_TTL_SECONDS}s` });
+    const s = { name, port, proc };
     serves.push(s);
   }
   const [one, two] = serves as [Serve, Serve];
@@ -81,17 +73,17 @@ t.test("a serve killed while holding the lease is taken over by the other serve 
   const pending = adminRotate(one).catch(() => null);
   const owner = await until("serve-1 holding the lease", 60_000, async () => {
     const o = await leaseOwner();
-    return o?.endsWith(`:${one.child.pid}`) ? o : undefined;
+    return o?.endsWith(`:${one.proc.child.pid}`) ? o : undefined;
   }, 100);
-  one.child.kill("SIGKILL");
-  await one.exited;
+  one.proc.child.kill("SIGKILL");
+  await one.proc.exited;
   await pending;
   t.equal(await leaseOwner(), owner, "the dead holder's lease is still there");
 
   const first = await adminRotate(two);
   t.equal(first.status, 409, "serve-2 is refused while the dead holder's lease lives");
   t.match(first.body, /another rotation is running/, "with the reason");
-  t.match(first.body, `:${one.child.pid}`, "naming the dead holder");
+  t.match(first.body, `:${one.proc.child.pid}`, "naming the dead holder");
 
   const taken = await until(`serve-2 taking the lease over (TTL ${LEASE_TTL_SECONDS}s)`, 120_000, async () => {
     const r = await adminRotate(two);
@@ -99,7 +91,7 @@ t.test("a serve killed while holding the lease is taken over by the other serve 
     return r;
   }, 2000);
   t.equal(taken.status, 200, `serve-2's forced rotation ran once the lease had expired\n${taken.body}`);
-  t.match(two.log, /"component":"audit".*"event":"rotate".*"result":"ok"/, "serve-2 logged the rotation");
+  t.match(two.proc.log(), /"component":"audit".*"event":"rotate".*"result":"ok"/, "serve-2 logged the rotation");
 
   const attached = ((await inspectService(svc)).Spec.TaskTemplate.ContainerSpec.Secrets ?? []).map((r) => r.SecretName).filter((n) => /\.(crt|key)\.v\d+$/.test(n));
   const gens = [...new Set((await secretsOf(svc)).map((s) => generationOf(s.Spec.Name)))].sort((a, b) => a - b);
@@ -110,7 +102,7 @@ t.test("a serve killed while holding the lease is taken over by the other serve 
   t.ok(await until("the lease released", 60_000, async () => ((await leaseOwner()) === null ? true : undefined)), "serve-2 released the lease");
   await runningContainer(svc, 300_000);
 
-  two.child.kill("SIGTERM");
-  t.equal(await two.exited, 0, "serve-2 exits 0 on SIGTERM");
-  for (const s of serves) t.equal(keyMaterialIn(s.log, [w.env.SWARM_MTLS_KEK_FILE]), null, `${s.name}'s log holds no private key nor the KEK`);
+  two.proc.child.kill("SIGTERM");
+  t.equal((await two.proc.exited).code, 0, "serve-2 exits 0 on SIGTERM");
+  for (const s of serves) t.equal(keyMaterialIn(s.proc.log(), [w.env.SWARM_MTLS_KEK_FILE]), null, `${s.name}'s log holds no private key nor the KEK`);
 });
