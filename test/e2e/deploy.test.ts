@@ -236,8 +236,11 @@ await t.test("docker stack deploy: the CA becomes ready and echo serves a certif
   });
   echoGen = once.gen;
   echoSerial = normSerial(once.r.servedSerial);
-  const clientGen = await attachedGeneration(CLIENT, CLIENT);
-  await until("echo and client at rest on their certificates", 120_000, async () => (clientGen !== null && (await settledOn(ECHO, echoGen)) && (await settledOn(CLIENT, clientGen))) || undefined);
+  // The client's generation is read on every poll: a reconcile may still attach a newer one while we wait.
+  await until("echo and client at rest on their certificates", 120_000, async () => {
+    const clientGen = await attachedGeneration(CLIENT, CLIENT);
+    return (clientGen !== null && (await settledOn(ECHO, echoGen)) && (await settledOn(CLIENT, clientGen))) || undefined;
+  });
   t.equal(normSerial(once.r.serial), echoSerial, "echo reports the serial of the certificate it serves");
   t.equal(once.r.peer, clientSpiffe, "echo sees the client's SPIFFE ID");
   const served = new X509Certificate(once.r.servedChainPem as string);

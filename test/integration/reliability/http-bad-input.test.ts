@@ -11,7 +11,7 @@ import { join } from "node:path";
 import t from "tap";
 import { keyMaterialIn } from "../../helpers/cli.js";
 import { spawnServe } from "../../helpers/serve-process.js";
-import { freePort } from "../../helpers/swarm-test.js";
+import { freePort, until } from "../../helpers/swarm-test.js";
 import { docker, requireSwarm, RotationWorld, waitRunning } from "../rotation/fixtures/rotation-world.js";
 
 t.before(requireSwarm);
@@ -107,12 +107,16 @@ t.test("malformed, oversize, badly signed, out-of-policy and path-traversal requ
   t.match(leaf.subjectAltName, new RegExp(`^DNS:${svc}, URI:spiffe://[^/]+/id/${svc}$`), "it carries only the allowed name and the identity's SPIFFE ID");
 
   // The audit trail in serve's log: one record per signing and per refusal, same fields each time, no key material.
-  const auditLines = (): Record<string, unknown>[] => proc.log().split("\n").filter((l) => l.includes('"audit":true')).map((l) => JSON.parse(l) as Record<string, unknown>);
-  t.match(auditLines().find((a) => a.event === "sign" && a.result === "ok"), {
+  // An audit line may reach the pipe a moment after the HTTP answer: wait for the one asked for.
+  type Audit = Record<string, unknown>;
+  const auditLine = (what: string, match: (a: Audit) => boolean): Promise<Audit> =>
+    until(`the audit record of ${what} in serve's log`, 30_000, async () =>
+      proc.log().split("\n").filter((l) => l.includes('"audit":true')).map((l) => JSON.parse(l) as Audit).find(match));
+  t.match(await auditLine("the signing", (a) => a.event === "sign" && a.result === "ok"), {
     component: "audit", trigger: "api", actor: "token", identity: svc, serial: signed.serial,
     fingerprint: leaf.fingerprint256.replace(/:/g, "").toLowerCase(), generation: { from: null, to: null },
   }, "the signing has an audit record with serial and fingerprint");
-  t.ok(auditLines().some((a) => a.event === "sign" && a.result === "refused" && a.identity === ghost && String(a.error).includes("not a known identity")), "a refused signing is audited too");
+  t.ok(await auditLine("the refused signing", (a) => a.event === "sign" && a.result === "refused" && a.identity === ghost && String(a.error).includes("not a known identity")), "a refused signing is audited too");
 
   t.equal(await secretsNow(), before, "docker secret ls for the identity is unchanged");
 
@@ -122,7 +126,7 @@ t.test("malformed, oversize, badly signed, out-of-policy and path-traversal requ
   t.match(JSON.parse(rotated.text), { outcomes: [{ identity: svc, action: "rotated", generationBefore: 1, generationAfter: 2 }] });
   const crt2 = (await docker("secret", "ls", "--format", "{{.Name}}", "--filter", `label=io.swarm-mtls.identity=${svc}`)).split("\n").map((x) => x.trim()).find((n) => n.endsWith(".crt.v2")) ?? "(none)";
   const labelFingerprint = (await docker("secret", "inspect", "--format", '{{index .Spec.Labels "io.swarm-mtls.fingerprint"}}', crt2)).trim();
-  const rotation = auditLines().find((a) => a.event === "rotate" && a.identity === svc);
+  const rotation = await auditLine("the rotation", (a) => a.event === "rotate" && a.identity === svc);
   t.match(rotation, { trigger: "api", actor: "token", service: svc, result: "ok", generation: { from: 1, to: 2 }, fingerprint: /^[0-9a-f]{64}$/, serial: /^[0-9a-f]+$/ }, "the rotation has an audit record");
   t.equal(rotation?.fingerprint, labelFingerprint, "the audited fingerprint is the new certificate's (label of its secret)");
   serve.kill("SIGTERM");
