@@ -6,7 +6,17 @@
 #   scripts/swarm-sandbox.sh down     leave the swarm and stop dockerd, but only what `up` started (marker files).
 #   scripts/swarm-sandbox.sh status   engine version, swarm state, test image presence.
 #
+#   scripts/swarm-sandbox.sh up --managers 3     a swarm of 3 managers on this machine, beside the above and without
+#                                     touching the host engine: one dockerd per node in its own network, mount and UTS
+#                                     namespaces, a host bridge (smtlsha0, 100.64.213.0/24), the busybox image loaded.
+#                                     The tests reach node i at unix:///var/lib/swarm-mtls-ha/m<i>/docker.sock.
+#   scripts/swarm-sandbox.sh down --managers 3   removes all of it: engines and containers, namespaces, links, the
+#                                     FORWARD rule, data dirs.
+#   scripts/swarm-sandbox.sh kill-node I | start-node I | link-down I | link-up I | load-images IMAGE...
+#                                     what the HA tests do to it (see usage).
+#
 # Environment:
+#   HA_DIR             state of the multi-manager sandbox (default /var/lib/swarm-mtls-ha)
 #   SANDBOX_DIR        state dir for pid/marker files and the dockerd log (default /var/lib/swarm-mtls-sandbox)
 #   SANDBOX_IMAGE      tag of the busybox test image (default swarm-mtls/busybox:test)
 #   DOCKERD_WAIT_SECS  how long to wait for the daemon socket (default 60)
@@ -184,9 +194,218 @@ cmd_status() {
   echo "started by sandbox: dockerd=$([ -f "$MARK_DOCKERD" ] && echo yes || echo no) swarm=$([ -f "$MARK_SWARM" ] && echo yes || echo no)"
 }
 
-case "${1:-}" in
-  up) cmd_up ;;
-  down) cmd_down ;;
-  status) cmd_status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+# ---------------------------------------------------------------------------------------------------------------
+# A swarm of N managers on this one machine (`up --managers 3`), beside the single-node sandbox and without touching
+# the host engine: every node is a dockerd of its own in its own network namespace (nsenter --net, not
+# `ip netns exec`, which remounts /sys without the cgroup hierarchy) and its own mount namespace with a private /run
+# (so the /var/run/docker.sock a task bind-mounts is its own node's engine, not the host's). The nodes reach each
+# other over a host bridge; the tests reach each engine through a socket under $HA_DIR/<node>/docker.sock.
+HA_DIR="${HA_DIR:-/var/lib/swarm-mtls-ha}"
+HA_BRIDGE="${HA_BRIDGE:-smtlsha0}"
+HA_NET="${HA_NET:-100.64.213}" # /24 on the bridge: .1 the host, .11.. the nodes (outside Docker's address pools)
+HA_WAIT_SECS="${HA_WAIT_SECS:-90}"
+HA_IMAGES="${HA_IMAGES:-$SANDBOX_IMAGE}" # images copied from the host engine into every node (docker save | load)
+
+ha_node() { printf 'smtls-ha-m%s' "$1"; }
+ha_ip() { printf '%s.%s' "$HA_NET" "$((10 + $1))"; }
+ha_sock() { printf '%s/m%s/docker.sock' "$HA_DIR" "$1"; }
+hk() { local n="$1"; shift; "$DOCKER" -H "unix://$(ha_sock "$n")" "$@"; }
+ha_answers() { [ -S "$(ha_sock "$1")" ] && hk "$1" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+ha_state() { hk "$1" info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}' 2>/dev/null || echo "unknown false"; }
+
+ha_network() {
+  local n="$1" ns host_if
+  ns="$(ha_node "$n")"; host_if="smtlsha-m$n"
+  if ! ip link show "$HA_BRIDGE" >/dev/null 2>&1; then
+    say "bridge $HA_BRIDGE ($HA_NET.1/24)"
+    ip link add "$HA_BRIDGE" type bridge
+    ip addr add "$HA_NET.1/24" dev "$HA_BRIDGE"
+  fi
+  ip link set "$HA_BRIDGE" up
+  # Docker's FORWARD policy drops bridged traffic (br_netfilter): let the nodes talk to each other.
+  iptables -C FORWARD -i "$HA_BRIDGE" -o "$HA_BRIDGE" -j ACCEPT 2>/dev/null || iptables -I FORWARD -i "$HA_BRIDGE" -o "$HA_BRIDGE" -j ACCEPT
+  [ -e "/run/netns/$ns" ] || ip netns add "$ns"
+  if ! ip link show "$host_if" >/dev/null 2>&1; then
+    ip link add "$host_if" type veth peer name eth0 netns "$ns"
+    ip link set "$host_if" master "$HA_BRIDGE"
+  fi
+  ip link set "$host_if" up
+  ip -n "$ns" link set lo up
+  ip -n "$ns" addr replace "$(ha_ip "$n")/24" dev eth0
+  ip -n "$ns" link set eth0 up
+  ip -n "$ns" route replace default via "$HA_NET.1"
+}
+
+# Every process of node n: those in its engine's mount namespace (dockerd, containerd, shims) and their descendants
+# (the containers, which have namespaces of their own).
+ha_pids() {
+  local n="$1" pidf="$HA_DIR/m$1/launcher.pid" root mnt p
+  [ -f "$pidf" ] || return 0
+  root="$(cat "$pidf")"
+  mnt="$(readlink "/proc/$root/ns/mnt" 2>/dev/null)" || return 0
+  local seeds=()
+  for p in /proc/[0-9]*; do
+    [ "$(readlink "$p/ns/mnt" 2>/dev/null)" = "$mnt" ] && seeds+=("${p#/proc/}")
+  done
+  [ "${#seeds[@]}" -gt 0 ] || return 0
+  ps -e -o pid=,ppid= | awk -v seeds="${seeds[*]}" '
+    BEGIN { n = split(seeds, s, " "); for (i = 1; i <= n; i++) keep[s[i]] = 1 }
+    { parent[$1] = $2; pids[++m] = $1 }
+    END {
+      do { grew = 0; for (i = 1; i <= m; i++) { p = pids[i]; if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; grew = 1 } } } while (grew)
+      for (p in keep) print p
+    }'
+}
+
+ha_start_engine() {
+  local n="$1" d="$HA_DIR/m$1" ns
+  ns="$(ha_node "$n")"
+  if ha_answers "$n"; then return 0; fi
+  if [ -n "$(ha_pids "$n")" ]; then say "node m$n: engine not answering but processes left: killing them"; ha_kill "$n"; fi
+  mkdir -p "$d/docker"
+  rm -f "$(ha_sock "$n")"
+  say "node m$n: starting dockerd in netns $ns ($(ha_ip "$n"), log $d/dockerd.log)"
+  # The launcher's pid names the node's mount namespace (ha_pids). Inside it: a tmpfs on /run, so the engine's
+  # /var/run/docker.sock, containerd, exec root and pid file are the node's own.
+  # (and a host name of its own, m<n>, as `docker node ls` shows it).
+  # shellcheck disable=SC2016
+  nohup nsenter --net="/run/netns/$ns" unshare --mount --uts --propagation private -- sh -c '
+      mount -t tmpfs -o mode=0755 tmpfs /run && mkdir -p /run/netns && hostname "$2" &&
+      exec dockerd --data-root "$1/docker" -H unix:///var/run/docker.sock -H "unix://$1/docker.sock" \
+        --iptables=true --ip-masq=true --userland-proxy=false --log-level=warn' sh "$d" "m$n" \
+    >>"$d/dockerd.log" 2>&1 </dev/null &
+  echo $! >"$d/launcher.pid"
+  local deadline=$((SECONDS + HA_WAIT_SECS))
+  until ha_answers "$n"; do
+    if ! kill -0 "$(cat "$d/launcher.pid")" 2>/dev/null; then tail -n 30 "$d/dockerd.log" >&2 || true; die "node m$n: dockerd exited"; fi
+    [ "$SECONDS" -lt "$deadline" ] || { tail -n 30 "$d/dockerd.log" >&2 || true; die "node m$n: dockerd did not answer within ${HA_WAIT_SECS}s"; }
+    sleep 0.3
+  done
+}
+
+# SIGKILL every process of node n (engine, containerd, shims, containers): what a crashed machine looks like.
+ha_kill() {
+  local n="$1" pids tries=0
+  while pids="$(ha_pids "$n")"; [ -n "$pids" ]; do
+    # shellcheck disable=SC2086
+    kill -KILL $pids 2>/dev/null || true
+    tries=$((tries + 1)); [ "$tries" -lt 50 ] || die "node m$n: processes survive SIGKILL: $pids"
+    sleep 0.1
+  done
+  rm -f "$HA_DIR/m$n/launcher.pid" "$(ha_sock "$n")"
+}
+
+ha_wait_manager() { # n
+  local deadline=$((SECONDS + HA_WAIT_SECS)) st
+  until st="$(ha_state "$1")"; [ "$st" = "active true" ]; do
+    [ "$SECONDS" -lt "$deadline" ] || die "node m$1: swarm state '$st' after ${HA_WAIT_SECS}s"
+    sleep 0.5
+  done
+}
+
+ha_swarm() { # managers
+  local n st token
+  st="$(ha_state 1)"
+  case "$st" in
+    "inactive false")
+      say "node m1: docker swarm init --advertise-addr $(ha_ip 1)"
+      hk 1 swarm init --advertise-addr "$(ha_ip 1)" --listen-addr "$(ha_ip 1):2377" >/dev/null ;;
+  esac
+  ha_wait_manager 1
+  token="$(hk 1 swarm join-token -q manager)"
+  for n in $(seq 2 "$1"); do
+    st="$(ha_state "$n")"
+    if [ "$st" = "inactive false" ]; then
+      say "node m$n: docker swarm join as manager --advertise-addr $(ha_ip "$n")"
+      hk "$n" swarm join --advertise-addr "$(ha_ip "$n")" --listen-addr "$(ha_ip "$n"):2377" --token "$token" "$(ha_ip 1):2377" >/dev/null
+    fi
+    ha_wait_manager "$n"
+  done
+}
+
+# Copies images into every node that lacks them (or has another id): from the host engine when it has the image,
+# else from node 1 (an image built on node 1 with DOCKER_HOST=unix://$HA_DIR/m1/docker.sock).
+ha_images() { # managers images...
+  local m="$1" n img id src; shift
+  for img in "$@"; do
+    if id="$(dk image inspect -f '{{.Id}}' "$img" 2>/dev/null)"; then src=host
+    elif id="$(hk 1 image inspect -f '{{.Id}}' "$img" 2>/dev/null)"; then src=1
+    else die "image $img is neither on the host engine nor on node m1"; fi
+    for n in $(seq 1 "$m"); do
+      [ "$src" = "$n" ] && continue
+      [ "$(hk "$n" image inspect -f '{{.Id}}' "$img" 2>/dev/null || true)" = "$id" ] && continue
+      say "node m$n: loading $img"
+      if [ "$src" = host ]; then dk save "$img" | hk "$n" load >/dev/null; else hk 1 save "$img" | hk "$n" load >/dev/null; fi
+    done
+  done
+}
+
+ha_up() { # managers
+  local m="$1" n
+  [ "$(id -u)" -eq 0 ] || die "run as root (namespaces, links, dockerd)"
+  ensure_packages
+  command -v nsenter >/dev/null && command -v unshare >/dev/null || die "nsenter/unshare missing (util-linux)"
+  command -v ip >/dev/null || die "ip missing (iproute2)"
+  command -v iptables >/dev/null || die "iptables missing"
+  mkdir -p "$HA_DIR"
+  echo "$m" >"$HA_DIR/managers"
+  for n in $(seq 1 "$m"); do ha_network "$n"; ha_start_engine "$n"; done
+  ha_swarm "$m"
+  # shellcheck disable=SC2086
+  daemon_answers && ha_images "$m" $HA_IMAGES
+  say "ready: $m managers ($(for n in $(seq 1 "$m"); do printf '%s ' "$(ha_sock "$n")"; done))"
+}
+
+ha_down() { # managers
+  local m="$1" n ns
+  [ -f "$HA_DIR/managers" ] && m="$(cat "$HA_DIR/managers")"
+  for n in $(seq 1 "$m"); do
+    ns="$(ha_node "$n")"
+    ha_kill "$n"
+    ip link del "smtlsha-m$n" 2>/dev/null || true
+    [ -e "/run/netns/$ns" ] && ip netns del "$ns"
+    # Mounts the engine left behind under its data root (none normally: they die with its mount namespace).
+    rm -rf "${HA_DIR:?}/m$n"
+  done
+  iptables -D FORWARD -i "$HA_BRIDGE" -o "$HA_BRIDGE" -j ACCEPT 2>/dev/null || true
+  ip link del "$HA_BRIDGE" 2>/dev/null || true
+  rm -rf "${HA_DIR:?}"
+  say "removed the $m-manager sandbox"
+}
+
+ha_status() { # managers
+  local m="$1" n
+  [ -f "$HA_DIR/managers" ] && m="$(cat "$HA_DIR/managers")"
+  for n in $(seq 1 "$m"); do
+    if ha_answers "$n"; then echo "m$n $(ha_ip "$n") $(ha_sock "$n"): $(hk "$n" info --format '{{.Swarm.LocalNodeState}} manager={{.Swarm.ControlAvailable}} node={{.Swarm.NodeID}}')"
+    else echo "m$n $(ha_ip "$n") $(ha_sock "$n"): down"; fi
+  done
+}
+
+usage() {
+  cat >&2 <<USAGE
+usage: $0 up|down|status                    the single-node sandbox on the host engine
+       $0 up|down|status --managers N       N managers in namespaces of their own (sockets $HA_DIR/m<i>/docker.sock)
+       $0 kill-node I | start-node I        SIGKILL everything of node I / start its engine again (same state)
+       $0 link-down I | link-up I           cut / restore node I's network link
+       $0 load-images IMAGE...              copy images from the host engine into every node
+USAGE
+  exit 2
+}
+
+cmd="${1:-}"; shift || true
+managers=0
+if [ "${1:-}" = "--managers" ]; then managers="${2:-}"; [[ "$managers" =~ ^[1-9]$ ]] || usage; shift 2; fi
+ha_managers() { cat "$HA_DIR/managers" 2>/dev/null || die "no multi-manager sandbox (up --managers N first)"; }
+ha_index() { [[ "${1:-}" =~ ^[1-9]$ ]] && [ "$1" -le "$(ha_managers)" ] || die "node index '${1:-}' out of range (1..$(ha_managers))"; }
+case "$cmd" in
+  up) if [ "$managers" -gt 0 ]; then ha_up "$managers"; else cmd_up; fi ;;
+  down) if [ "$managers" -gt 0 ]; then ha_down "$managers"; else cmd_down; fi ;;
+  status) if [ "$managers" -gt 0 ]; then ha_status "$managers"; else cmd_status; fi ;;
+  kill-node) ha_index "${1:-}"; say "node m$1: SIGKILL engine, containerd and containers"; ha_kill "$1" ;;
+  start-node) ha_index "${1:-}"; ha_start_engine "$1"; ha_wait_manager "$1" ;;
+  link-down) ha_index "${1:-}"; ip link set "smtlsha-m$1" down ;;
+  link-up) ha_index "${1:-}"; ip link set "smtlsha-m$1" up ;;
+  load-images) [ "$#" -gt 0 ] || usage; ha_images "$(ha_managers)" "$@" ;;
+  *) usage ;;
 esac
