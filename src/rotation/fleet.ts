@@ -6,6 +6,7 @@ import { LABEL } from "../swarm/managed-labels.js";
 import type { SecretRecord, ServiceRecord, Swarm } from "../swarm/swarm.js";
 import { generationsOf, indexManagedSecrets, readAttached, type AttachedState } from "./attachments.js";
 import { planService, type GenerationInfo, type PlanParams, type PlanVerdict } from "./plan.js";
+import { identityClaimConflicts, type IdentityClaim } from "./identity-claims.js";
 import { isOptedIn, peerSpiffeId, readServiceIdentity, type ServiceIdentity } from "./service-identity.js";
 import { parseEnvoyLabels, renderEnvoyBootstrapYaml } from "../envoy/index.js";
 import type { ConfigRecord } from "../swarm/swarm.js";
@@ -110,27 +111,25 @@ export async function gatherFleet(swarm: Swarm, authority: Authority, config: Co
     }
   });
 
-  // Two services claiming one identity would overwrite each other's certificates: refuse both.
-  const owners = new Map<string, FleetEntry[]>();
-  for (const e of entries) if (e.identity) owners.set(e.identity.identity, [...(owners.get(e.identity.identity) ?? []), e]);
-  for (const e of allServices) {
-    if (selected.includes(e) || !isOptedIn(e.labels, prefix)) continue;
-    // a service outside the selection may still claim the same identity
+  // Two services claiming one identity or one SPIFFE ID: refuse all of them, naming the others. A service outside
+  // the selection still counts.
+  const claims: IdentityClaim[] = [];
+  for (const e of entries) if (e.identity) claims.push({ serviceName: e.service.name, identity: e.identity.identity, spiffeId: e.identity.spiffeId });
+  for (const s of allServices) {
+    if (selected.includes(s) || !isOptedIn(s.labels, prefix)) continue;
     try {
-      const id = readServiceIdentity(e, defaults).identity;
-      if (owners.has(id)) owners.get(id)?.push({ service: e, generations: [] });
+      const { identity, spiffeId } = readServiceIdentity(s, defaults);
+      claims.push({ serviceName: s.name, identity, spiffeId });
     } catch {
       /* its own problem, reported when it is selected */
     }
   }
-  for (const [identity, list] of owners) {
-    if (list.length < 2) continue;
-    const names = list.map((x) => x.service.name).sort().join(", ");
-    for (const e of list) {
-      if (!e.identity) continue;
-      delete e.identity;
-      e.error = `identity '${identity}' is claimed by several services (${names}); give each its own ${prefix}identity`;
-    }
+  const conflicts = identityClaimConflicts(claims, prefix);
+  for (const e of entries) {
+    const reason = e.identity ? conflicts.get(e.service.name) : undefined;
+    if (reason === undefined) continue;
+    delete e.identity;
+    e.error = reason;
   }
 
   const planParams: PlanParams = {

@@ -106,6 +106,22 @@ function fromLabel<T>(label: string, f: () => T): T {
   }
 }
 
+/** The label `docker stack deploy` sets on every service of a stack; the stack part of a SPIFFE ID comes from it. */
+export const STACK_LABEL = "com.docker.stack.namespace";
+
+/**
+ * A service may only claim the stack its name carries: `docker stack deploy` names every service `<stack>_<name>`,
+ * while anyone creating a service can set the namespace label. Without this check a standalone `api` labelled with
+ * stack `shop` would get the SPIFFE ID of `shop_api`. Pure; throws MtlsError("bad-input") naming the label.
+ */
+export function checkStackNamespace(serviceName: string, stack: string | null): void {
+  if (stack === null) return;
+  if (serviceName.startsWith(`${stack}_`) && serviceName.length > stack.length + 1) return;
+  throw badInput(
+    `label ${STACK_LABEL}: '${printable(stack)}' is not the stack of service '${printable(serviceName)}' (a stack's services are named '${printable(stack)}_<name>'); remove the label or deploy the service with docker stack deploy`,
+  );
+}
+
 /**
  * Reads one service's labels into what it wants. Pure. Throws MtlsError("bad-input") naming the label and the
  * value of the first problem; the caller reports it for this service and goes on with the others.
@@ -127,9 +143,10 @@ export function readServiceIdentity(
     const v = labels[`${p}${name}`];
     return v === undefined ? undefined : v.trim();
   };
-  const stack = labels["com.docker.stack.namespace"]?.trim() || null;
+  const stack = labels[STACK_LABEL]?.trim() || null;
   const serviceName = service.name;
-  const short = stack && serviceName.startsWith(`${stack}_`) ? serviceName.slice(stack.length + 1) : serviceName;
+  checkStackNamespace(serviceName, stack);
+  const short = stack ? serviceName.slice(stack.length + 1) : serviceName;
 
   const identity = fromLabel(`${p}identity`, () => validateIdentity(get("identity") || serviceName.toLowerCase()));
 
