@@ -8,6 +8,7 @@ import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { resolve } from "node:path";
 import { badInput, MtlsError, type ErrorCode } from "../errors.js";
+import { isLoopbackHost } from "./loopback.js";
 import type { PlanReason } from "../rotation/plan.js";
 import type { RotationReport, ServiceOutcome } from "../rotation/rollout.js";
 import type { RotationOutcome, ServiceStatus } from "../rotation/serving-types.js";
@@ -54,6 +55,10 @@ function parseServer(server: string): URL {
     throw badInput(`--server: '${server}' is not a URL (https://HOST:PORT)`);
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") throw badInput(`--server: '${server}' must start with https:// (or http:// for a loopback listener)`);
+  // The admin token goes with every request: in clear only to this machine.
+  if (url.protocol === "http:" && !isLoopbackHost(url.hostname)) {
+    throw badInput(`--server: '${server}' would send the admin token in clear over the network; use https://${url.host} (http:// only to 127.0.0.1, ::1 or localhost)`);
+  }
   if ((url.pathname !== "/" && url.pathname !== "") || url.search || url.hash || url.username || url.password) {
     throw badInput(`--server: give only https://HOST:PORT, without a path, query or credentials`);
   }

@@ -12,6 +12,7 @@ import { ensureKekFile, readKekFile } from "../store/kek-file.js";
 import type { CliContext } from "./context.js";
 import { apiCertNames, issueApiCert, keepApiCertFresh } from "./serve-api-cert.js";
 import { stopWithinGrace } from "./serve-stop.js";
+import { isLoopbackHost } from "./loopback.js";
 
 export interface ServeOptions {
   listen?: string;
@@ -35,20 +36,22 @@ export function parseListen(text: string, what = "--listen"): ListenAddress {
   return { host: (m[1] as string).replace(/^\[(.*)\]$/, "$1"), port, text };
 }
 
-/** Is this listen host reachable only from this machine (127.0.0.0/8, ::1, localhost)? Pure. */
-export function isLoopbackHost(host: string): boolean {
-  return host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}
+export { isLoopbackHost };
 
 /**
- * Plain HTTP asked for explicitly (--no-tls or api.tls: off) on a listener other hosts can reach: refused, since
- * the admin token and the API would cross the network in clear. Returns the one-line reason, or null when fine. Pure.
+ * Plain HTTP on a listener other hosts can reach: refused, since the admin token and the API would cross the network
+ * in clear. Plain HTTP comes from --no-tls, `api.tls: off`, or `api.tls: auto` on the file store (no swarm).
+ * Returns the one-line reason, or null when fine. Pure.
  */
-export function plainHttpRefusal(p: { listen: ListenAddress; tlsFlag?: boolean; tlsSetting: "auto" | "on" | "off" }): string | null {
-  const explicitOff = p.tlsFlag === false || (p.tlsFlag === undefined && p.tlsSetting === "off");
-  if (!explicitOff || isLoopbackHost(p.listen.host)) return null;
-  const how = p.tlsFlag === false ? "--no-tls" : "api.tls: off";
-  return `${how} serves plain HTTP, which is only allowed on a loopback listener, not ${p.listen.text}: listen on 127.0.0.1:${p.listen.port} (--listen), or drop ${how} to serve HTTPS`;
+export function plainHttpRefusal(p: { listen: ListenAddress; tlsFlag?: boolean; tlsSetting: "auto" | "on" | "off"; swarmMode: boolean }): string | null {
+  const tlsOn = p.tlsFlag ?? (p.tlsSetting === "auto" ? p.swarmMode : p.tlsSetting === "on");
+  if (tlsOn || isLoopbackHost(p.listen.host)) return null;
+  const where = `which is only allowed on a loopback listener, not ${p.listen.text}: listen on 127.0.0.1:${p.listen.port} (--listen)`;
+  if (p.tlsFlag === false || p.tlsSetting === "off") {
+    const how = p.tlsFlag === false ? "--no-tls" : "api.tls: off";
+    return `${how} serves plain HTTP, ${where}, or drop ${how} to serve HTTPS`;
+  }
+  return `api.tls: auto serves plain HTTP on the file store (no swarm), ${where}, or pass --tls (api.tls: on) to serve HTTPS with the file store's CA`;
 }
 
 /** The error for a listener that cannot be opened, naming the address and what to do; null for other errors. */
@@ -72,8 +75,6 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
   // Every flag and setting is checked before anything is created or written (a bad --listen on a fresh file store
   // used to leave a new CA and KEK behind).
   const listen = parseListen(o.listen ?? ctx.config.api.listen, o.listen !== undefined ? "--listen" : "api.listen");
-  const refusal = plainHttpRefusal({ listen, tlsFlag: o.tls, tlsSetting: ctx.config.api.tls });
-  if (refusal) throw badInput(refusal);
   const stopGraceMs = parseDuration(ctx.config.serve.stopGrace, "serve.stopGrace") * 1000;
   const tokenFile = o.adminTokenFile ?? ctx.config.api.adminTokenFile;
   let adminToken: string | null = null;
@@ -88,8 +89,9 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
   const swarmMode = store.location === "swarm";
   const swarm = swarmMode ? await ctx.swarm() : undefined;
   const kekFile = ctx.kekFile(store);
+  const refusal = plainHttpRefusal({ listen, tlsFlag: o.tls, tlsSetting: ctx.config.api.tls, swarmMode });
+  if (refusal) throw badInput(refusal);
   const tlsOn = o.tls ?? (ctx.config.api.tls === "auto" ? swarmMode : ctx.config.api.tls === "on");
-  if (!tlsOn && !isLoopbackHost(listen.host)) log.warn({ listen: listen.text }, "plain HTTP on a non-loopback listener (api.tls auto on the file store): keep it on a private network or use --tls");
 
   if (!swarmMode && (await store.readCaState()) === null) {
     const created = await ensureKekFile(kekFile);

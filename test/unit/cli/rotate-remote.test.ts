@@ -141,6 +141,8 @@ t.test("bad input: one line, exit 2, no request", async (t) => {
     [["rotate", "shop_api", "--admin-token-file", tokenFile], /go with --server/],
     [["rotate", "shop_api", "--server", "ftp://h:1", "--admin-token-file", tokenFile], /must start with https:\/\//],
     [["rotate", "shop_api", "--server", `${url}/v1`, "--admin-token-file", tokenFile], /without a path/],
+    [["rotate", "shop_api", "--server", url.replace("127.0.0.1", "192.0.2.10"), "--admin-token-file", tokenFile], /would send the admin token in clear over the network; use https:\/\/192\.0\.2\.10:\d+ \(http:\/\/ only to 127\.0\.0\.1, ::1 or localhost\)/],
+    [["rotate", "shop_api", "--server", "http://manager.example:8443", "--admin-token-file", tokenFile], /would send the admin token in clear/],
     [["rotate", "shop_api", "--server", url, "--admin-token-file", join(dir, "missing")], /--admin-token-file .*missing: cannot be read \(ENOENT\)/],
     [["rotate", "shop_api", "--server", url, "--admin-token-file", short], /at least 16 characters/],
     [["rotate", "shop_api", "--server", url, "--admin-token-file", tokenFile, "--concurrency", "2"], /--concurrency and --timeout apply to a local rotate/],

@@ -60,6 +60,20 @@ t.test("plain HTTP asked for on a non-loopback listener is refused: exit 2, one 
   t.notOk(await listening(port), "nothing listening");
 });
 
+t.test("the file store without TLS (api.tls auto) on 0.0.0.0 is refused: exit 2, nothing created, nothing listening", async (t) => {
+  const s = sandbox(t);
+  const port = await freePort("127.0.0.1");
+  for (const run of [() => s.run(["serve", "--listen", `0.0.0.0:${port}`]), () => s.run(["serve"], { env: { SWARM_MTLS_API_LISTEN: `0.0.0.0:${port}` } })]) {
+    const r = await run();
+    t.equal(r.code, 2, r.stderr);
+    t.same(lines(r.stderr), [
+      `swarm-mtls: api.tls: auto serves plain HTTP on the file store (no swarm), which is only allowed on a loopback listener, not 0.0.0.0:${port}: listen on 127.0.0.1:${port} (--listen), or pass --tls (api.tls: on) to serve HTTPS with the file store's CA`,
+    ]);
+  }
+  t.same(listFiles(s.data), [], "no CA and no KEK written");
+  t.notOk(await listening(port), "nothing listening");
+});
+
 t.test("the port is already in use: exit 2, one line naming the address and what to do", async (t) => {
   const s = sandbox(t);
   const blocker = createServer(() => undefined);

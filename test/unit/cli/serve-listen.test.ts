@@ -18,16 +18,23 @@ t.test("isLoopbackHost", async (t) => {
   for (const h of ["0.0.0.0", "::", "10.0.0.1", "example.org", "128.0.0.1"]) t.notOk(isLoopbackHost(h), h);
 });
 
-t.test("plain HTTP asked for explicitly is refused on a non-loopback listener, with what to do", async (t) => {
+t.test("plain HTTP is refused on a non-loopback listener, with what to do", async (t) => {
   const any = parseListen("0.0.0.0:8443");
   const lo = parseListen("127.0.0.1:8443");
-  const flag = plainHttpRefusal({ listen: any, tlsFlag: false, tlsSetting: "auto" });
+  const flag = plainHttpRefusal({ listen: any, tlsFlag: false, tlsSetting: "auto", swarmMode: true });
   t.match(flag, /^--no-tls serves plain HTTP, which is only allowed on a loopback listener, not 0\.0\.0\.0:8443: listen on 127\.0\.0\.1:8443/);
   t.match(flag, /drop --no-tls to serve HTTPS/);
-  t.match(plainHttpRefusal({ listen: any, tlsSetting: "off" }), /^api\.tls: off serves plain HTTP/, "the config setting is named when it is the cause");
-  t.equal(plainHttpRefusal({ listen: lo, tlsFlag: false, tlsSetting: "auto" }), null, "--no-tls on loopback is fine");
-  t.equal(plainHttpRefusal({ listen: any, tlsFlag: true, tlsSetting: "off" }), null, "--tls wins over api.tls: off");
-  t.equal(plainHttpRefusal({ listen: any, tlsSetting: "auto" }), null, "auto (plain only on the file store) is not refused");
+  t.match(plainHttpRefusal({ listen: any, tlsSetting: "off", swarmMode: true }), /^api\.tls: off serves plain HTTP/, "the config setting is named when it is the cause");
+  t.equal(plainHttpRefusal({ listen: lo, tlsFlag: false, tlsSetting: "auto", swarmMode: false }), null, "--no-tls on loopback is fine");
+  t.equal(plainHttpRefusal({ listen: any, tlsFlag: true, tlsSetting: "off", swarmMode: false }), null, "--tls wins over api.tls: off");
+  t.equal(plainHttpRefusal({ listen: any, tlsSetting: "auto", swarmMode: true }), null, "auto in swarm mode is HTTPS");
+  t.equal(
+    plainHttpRefusal({ listen: any, tlsSetting: "auto", swarmMode: false }),
+    "api.tls: auto serves plain HTTP on the file store (no swarm), which is only allowed on a loopback listener, not 0.0.0.0:8443: listen on 127.0.0.1:8443 (--listen), or pass --tls (api.tls: on) to serve HTTPS with the file store's CA",
+    "auto on the file store (plain HTTP) is refused on 0.0.0.0",
+  );
+  t.equal(plainHttpRefusal({ listen: parseListen("[::]:8443"), tlsSetting: "auto", swarmMode: false })?.startsWith("api.tls: auto"), true, "and on ::");
+  t.equal(plainHttpRefusal({ listen: lo, tlsSetting: "auto", swarmMode: false }), null, "auto on the file store on loopback is fine");
 });
 
 t.test("listenFailure turns socket errors into one line naming the address and what to do", async (t) => {
