@@ -40,6 +40,12 @@ export function isMtlsError(e: unknown, code?: ErrorCode): e is MtlsError {
   return e instanceof MtlsError && (code === undefined || e.code === code);
 }
 
+/** Keeps error messages on one printable line, whatever the operator typed. */
+export function printable(value: unknown, max = 80): string {
+  const s = String(value).replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}
+
 /** Shorthand for the most common failure: bad operator input. */
 export function badInput(message: string, cause?: unknown): MtlsError {
   return new MtlsError("bad-input", message, cause === undefined ? undefined : { cause });

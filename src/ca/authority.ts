@@ -4,8 +4,8 @@
  * path in leaf.ts.
  */
 import { KeyObject, X509Certificate as NodeX509Certificate, webcrypto } from "node:crypto";
-import { badInput, MtlsError } from "../errors.js";
-import { printable } from "../config/duration.js";
+import { badInput, MtlsError, printable } from "../errors.js";
+
 import { pemEncode } from "./der.js";
 import { fingerprint, subjectKeyIdentifier } from "./fingerprint.js";
 import { KEY_ALGORITHM_PROFILES, keyAlgorithmOfKey } from "./keys.js";

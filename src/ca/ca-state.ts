@@ -14,8 +14,8 @@ import {
   X509Certificate as NodeX509Certificate,
   type KeyObject,
 } from "node:crypto";
-import { badInput, MtlsError } from "../errors.js";
-import { printable } from "../config/duration.js";
+import { badInput, MtlsError, printable } from "../errors.js";
+
 import { caKeyPairFrom, certFingerprint } from "./authority.js";
 import { KEK_BYTES } from "./kek.js";
 import { parseKeyAlgorithm, validateTrustDomain } from "./names.js";

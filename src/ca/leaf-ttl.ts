@@ -1,5 +1,4 @@
-import { badInput } from "../errors.js";
-import { printable } from "../config/duration.js";
+import { badInput, printable } from "../errors.js";
 
 /**
  * The shortest leaf lifetime swarm-mtls issues, one rule for `issue --ttl`, the `mtls.ttl` label and `leaf.ttl`:

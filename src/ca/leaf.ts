@@ -6,8 +6,8 @@
  * with @peculiar/x509; a unit test holds the two to the same fields.
  */
 import { sign, X509Certificate as NodeX509Certificate, type KeyObject } from "node:crypto";
-import { badInput, MtlsError } from "../errors.js";
-import { formatDuration, printable } from "../config/duration.js";
+import { badInput, MtlsError, printable } from "../errors.js";
+import { formatDuration } from "../config/duration.js";
 import { caKeyAlgorithm, certDer, certFingerprint } from "./authority.js";
 import { bitString, children, derTime, nodeBytes, oid, pemEncode, readNode, seq, tlv, TAG, unsignedInteger } from "./der.js";
 import { fingerprint, subjectKeyIdentifier } from "./fingerprint.js";

@@ -3,8 +3,8 @@
  * reason that names the offending value, and returns the canonical form.
  */
 import { isIP } from "node:net";
-import { badInput } from "../errors.js";
-import { printable } from "../config/duration.js";
+import { badInput, printable } from "../errors.js";
+
 import { KEY_ALGORITHMS, type KeyAlgorithm } from "./types.js";
 
 const IDENTITY_RE = /^[a-z0-9][a-z0-9._-]{0,62}$/;

@@ -6,8 +6,9 @@
 import type { KeyObject } from "node:crypto";
 import type { X509Certificate } from "@peculiar/x509";
 
-export const KEY_ALGORITHMS = ["ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-2048", "rsa-3072"] as const;
-export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];
+import type { KeyAlgorithm } from "../config/key-algorithm.js";
+
+export { KEY_ALGORITHMS, type KeyAlgorithm } from "../config/key-algorithm.js";
 
 /** What an operator sees of one CA certificate (`swarm-mtls ca show`, `GET /v1/ca`). */
 export interface CaCertificateInfo {

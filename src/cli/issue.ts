@@ -2,8 +2,8 @@ import { access, constants, lstat, rmdir, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { bundlePem, issueLeaf, parseKeyAlgorithm, spiffeIdFor, validateDnsName, validateIdentity } from "../ca/index.js";
 import { checkMinLeafTtl } from "../ca/leaf-ttl.js";
-import { parseDuration, printable } from "../config/duration.js";
-import { badInput } from "../errors.js";
+import { parseDuration } from "../config/duration.js";
+import { badInput, printable } from "../errors.js";
 import { makeDirs, prepareFileAtomic, type PreparedFile } from "../store/atomic-write.js";
 import type { CliContext } from "./context.js";
 

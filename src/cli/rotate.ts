@@ -1,5 +1,5 @@
 import { badInput } from "../errors.js";
-import { closestMatch } from "../envoy/edit-distance.js";
+import { closestMatch } from "../closest-match.js";
 import { rotate, type RotationReport, type ServiceOutcome } from "../rotation/rollout.js";
 import { withLease } from "../rotation/with-lease.js";
 import type { CliContext } from "./context.js";

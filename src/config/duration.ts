@@ -1,4 +1,4 @@
-import { badInput } from "../errors.js";
+import { badInput, printable } from "../errors.js";
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 7 * 86400, y: 365 * 86400 };
 const DURATION_RE = /^(?:\d{1,9}[smhdwy])+$/;
@@ -36,10 +36,4 @@ export function formatDuration(seconds: number): string {
     if (parts.length === 2) break;
   }
   return sign + parts.join("");
-}
-
-/** Keeps error messages on one printable line, whatever the operator typed. */
-export function printable(value: unknown, max = 80): string {
-  const s = String(value).replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
-  return s.length > max ? `${s.slice(0, max)}…` : s;
 }

@@ -3,9 +3,9 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
-import { badInput, MtlsError } from "../errors.js";
-import { parseDuration, printable } from "./duration.js";
-import { closestMatch } from "../envoy/edit-distance.js";
+import { badInput, MtlsError, printable } from "../errors.js";
+import { parseDuration } from "./duration.js";
+import { closestMatch } from "../closest-match.js";
 import { configSchema, type ConfigFile } from "./schema.js";
 
 /** Where the packaged defaults live, next to src/ or dist/src/. */

@@ -1,6 +1,6 @@
 import cron from "node-cron";
 import { z } from "zod";
-import { KEY_ALGORITHMS } from "../ca/types.js";
+import { KEY_ALGORITHMS } from "./key-algorithm.js";
 import { parseDuration } from "./duration.js";
 
 const duration = z.string().refine(

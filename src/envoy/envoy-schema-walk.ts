@@ -9,7 +9,7 @@
  */
 import { isIP } from "node:net";
 import protobuf from "protobufjs";
-import { closestMatch } from "./edit-distance.js";
+import { closestMatch } from "../closest-match.js";
 
 /** One problem found in a config, located by a path like `static_resources.listeners[0].name`. */
 export interface EnvoyFinding {

@@ -5,7 +5,7 @@
  * pinning) is a warning.
  */
 import { isIP } from "node:net";
-import { closestMatch } from "./edit-distance.js";
+import { closestMatch } from "../closest-match.js";
 import type { EnvoyFinding, VisitedMessage } from "./envoy-schema-walk.js";
 import { jsonNameOf } from "./envoy-schema-walk.js";
 

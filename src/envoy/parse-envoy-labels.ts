@@ -4,7 +4,7 @@
  * README's table is generated/checked from it).
  */
 import { badInput } from "../errors.js";
-import { closestMatch } from "./edit-distance.js";
+import { closestMatch } from "../closest-match.js";
 import { ENVOY_DEFAULTS, type EnvoySidecarSettings, type EnvoyUpstream } from "./envoy-sidecar-settings.js";
 
 export interface EnvoyLabelDoc {

@@ -7,9 +7,10 @@ import {
   validateSpiffeId,
   type KeyAlgorithm,
 } from "../ca/index.js";
-import { formatDuration, parseDuration, printable } from "../config/duration.js";
+import { formatDuration, parseDuration } from "../config/duration.js";
 import { checkMinLeafTtl } from "../ca/leaf-ttl.js";
-import { badInput, isMtlsError } from "../errors.js";
+import { badInput, isMtlsError, printable } from "../errors.js";
+import { closestMatch } from "../closest-match.js";
 
 /** What one opted-in service wants: everything the planner and the publisher need, read from its labels. */
 export interface ServiceIdentity {
@@ -70,32 +71,6 @@ function list(v: string | undefined): string[] {
 
 const TARGET_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
-function closest(name: string): string | undefined {
-  let best: string | undefined;
-  let bestD = 3;
-  for (const k of KNOWN) {
-    const d = editDistance(name, k);
-    if (d < bestD) {
-      best = k;
-      bestD = d;
-    }
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  const dp = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) (dp[0] as number[])[j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const row = dp[i] as number[];
-      const prev = dp[i - 1] as number[];
-      row[j] = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-  }
-  return (dp[a.length] as number[])[b.length] as number;
-}
-
 /** Wraps a validator so its error names the label it came from. */
 function fromLabel<T>(label: string, f: () => T): T {
   try {
@@ -136,7 +111,7 @@ export function readServiceIdentity(
     if (!key.startsWith(p)) continue;
     const name = key.slice(p.length);
     if (KNOWN.has(name) || name === "envoy" || name.startsWith("envoy.")) continue;
-    const guess = closest(name);
+    const guess = closestMatch(name, KNOWN);
     throw badInput(`unknown label ${key}${guess ? ` (did you mean ${p}${guess}?)` : ""}`);
   }
   const get = (name: string): string | undefined => {

@@ -6,8 +6,8 @@
  */
 import { validateDnsName } from "../ca/index.js";
 import { x509 } from "../ca/x509.js";
-import { printable } from "../config/duration.js";
-import { badInput } from "../errors.js";
+
+import { badInput, printable } from "../errors.js";
 
 /** What one identity is allowed, as the CA would issue it by itself. */
 export interface AllowedIdentity {
