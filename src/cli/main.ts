@@ -254,8 +254,24 @@ export async function main(argv: string[], env: Record<string, string | undefine
   }
 }
 
+/**
+ * A reader that stops early (`swarm-mtls status | head -1`) closes the pipe: the command's output is written only
+ * after its work is done, so exit quietly with the code decided so far instead of an unhandled EPIPE stack.
+ * A closed stderr is ignored: there is nowhere left to report to.
+ */
+export function exitQuietlyOnClosedPipe(stdout: NodeJS.WriteStream, stderr: NodeJS.WriteStream): void {
+  stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code !== "EPIPE") throw e;
+    process.exit(typeof process.exitCode === "number" ? process.exitCode : 0);
+  });
+  stderr.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code !== "EPIPE") throw e;
+  });
+}
+
 const invokedDirectly = process.argv[1] && /swarm-mtls$|main\.(js|ts)$/.test(process.argv[1]);
 if (invokedDirectly) {
+  exitQuietlyOnClosedPipe(process.stdout, process.stderr);
   main(process.argv.slice(2), process.env).then((code) => {
     process.exitCode = code;
   });
