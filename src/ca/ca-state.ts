@@ -1,7 +1,14 @@
 /**
- * The CA state document: CA certificates in the clear, every CA private key as PKCS#8 sealed with AES-256-GCM under
- * the key-encryption key. The additional authenticated data of each key is its certificate's fingerprint, so keys
- * cannot be swapped between entries. Top-level fields this version does not know are carried through open → seal.
+ * The CA state document: CA certificates in the clear, every CA private key as PKCS#8 sealed with AES-256-GCM, and
+ * the whole document authenticated with HMAC-SHA256. Three subkeys are derived from the key-encryption key with
+ * HKDF-SHA256 (one for sealing keys, one for the document MAC, one for the KEK check value), so no key serves two
+ * purposes. The additional authenticated data of each sealed key is its certificate's fingerprint, so keys cannot be
+ * swapped between entries. The MAC covers every field (roots, chain, trust domain, maximum TTL, rotation record, …)
+ * in a canonical form: a document changed outside swarm-mtls does not open. Top-level fields this version does not
+ * know are carried through open → seal (and are authenticated like the rest).
+ *
+ * Version 1 (swarm-mtls before the MAC) authenticated only the keys; it opens only when the caller asks to migrate
+ * it (see openAuthority), and sealing always writes version 2.
  */
 import {
   createCipheriv,
@@ -9,6 +16,7 @@ import {
   createHmac,
   createPrivateKey,
   createPublicKey,
+  hkdfSync,
   randomBytes,
   timingSafeEqual,
   X509Certificate as NodeX509Certificate,
@@ -22,7 +30,9 @@ import { parseKeyAlgorithm, validateTrustDomain } from "./names.js";
 import type { Authority, CaKeyPair } from "./types.js";
 
 export const CA_STATE_FORMAT = "swarm-mtls/ca-state";
-export const CA_STATE_VERSION = 1;
+export const CA_STATE_VERSION = 2;
+/** The unauthenticated format of earlier versions: opens only to be migrated. */
+export const LEGACY_CA_STATE_VERSION = 1;
 
 /** One sealed private key. */
 export interface SealedKey {
@@ -49,8 +59,10 @@ export interface CaStateDocument {
   name: string;
   defaultKeyAlgorithm: string;
   maxLeafTtlSeconds: number;
-  /** HMAC-SHA256(KEK, "swarm-mtls/ca-state kek-check"), base64: tells a wrong KEK from a damaged document. */
+  /** HMAC-SHA256(check subkey, "swarm-mtls/ca-state kek-check"), base64: tells a wrong KEK from a changed document. */
   kekCheck: string;
+  /** HMAC-SHA256(MAC subkey, canonical JSON of every other field), base64. */
+  mac: string;
   roots: SealedCaEntry[];
   intermediate: SealedCaEntry;
   /** Extra chain certificates (PEM) sent after the intermediate in leaf chains; absent when none. */
@@ -61,7 +73,7 @@ export interface CaStateDocument {
 
 const KNOWN_FIELDS = new Set([
   "format", "version", "trustDomain", "name", "defaultKeyAlgorithm", "maxLeafTtlSeconds", "kekCheck", "roots",
-  "intermediate", "createdAt", "chain",
+  "intermediate", "createdAt", "chain", "mac",
 ]);
 
 const WRONG_KEK = "the key-encryption key does not open this CA state (wrong --kek-file?)";
@@ -73,11 +85,57 @@ function checkKek(kek: Uint8Array): Buffer {
   return Buffer.from(kek);
 }
 
-const kekCheckOf = (kek: Buffer): Buffer => createHmac("sha256", kek).update("swarm-mtls/ca-state kek-check").digest();
+const TAMPERED =
+  "the CA state does not verify: it was changed outside swarm-mtls (a root, the chain, the trust domain, the maximum TTL or another field edited?); refusing it, nothing was changed";
 
-function sealKey(key: KeyObject, fingerprint: string, kek: Buffer): SealedKey {
+/** The subkeys of one KEK; version 1 documents sealed keys under the KEK itself. */
+interface Subkeys {
+  seal: Buffer;
+  mac: Buffer;
+  check: Buffer;
+  legacy: Buffer;
+}
+
+const subkey = (kek: Buffer, purpose: string): Buffer =>
+  Buffer.from(hkdfSync("sha256", kek, Buffer.from("swarm-mtls/ca-state"), Buffer.from(`swarm-mtls/ca-state ${purpose} v2`), 32));
+
+function subkeysOf(kek: Uint8Array): Subkeys {
+  const k = checkKek(kek);
+  return { seal: subkey(k, "seal"), mac: subkey(k, "mac"), check: subkey(k, "kek-check"), legacy: k };
+}
+
+const kekCheckOf = (key: Buffer): Buffer => createHmac("sha256", key).update("swarm-mtls/ca-state kek-check").digest();
+
+/** JSON with object keys sorted at every level: the bytes the MAC is computed over. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map((x) => canonicalJson(x === undefined ? null : x)).join(",")}]`;
+  if (typeof v === "object" && v !== null) {
+    const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x)}`).join(",")}}`;
+  }
+  return JSON.stringify(v);
+}
+
+const macOf = (doc: Record<string, unknown>, key: Buffer): Buffer => {
+  const { mac: _mac, ...rest } = doc;
+  return createHmac("sha256", key).update(canonicalJson(rest)).digest();
+};
+
+/**
+ * Sets `mac` (and `kekCheck`) of a parsed CA state document under the KEK: what sealAuthority does last. For tools
+ * that change a state on purpose (tests that build edge cases); the result opens like any sealed state.
+ */
+export function authenticateCaStateDocument(doc: Record<string, unknown>, kek: Uint8Array): string {
+  const keys = subkeysOf(kek);
+  const out: Record<string, unknown> = { ...doc, kekCheck: kekCheckOf(keys.check).toString("base64") };
+  delete out.mac;
+  out.mac = macOf(out, keys.mac).toString("base64");
+  return `${JSON.stringify(out, null, 2)}\n`;
+}
+
+function sealKey(key: KeyObject, fingerprint: string, sealKeyBytes: Buffer): SealedKey {
   const iv = randomBytes(12);
-  const cipher = createCipheriv("aes-256-gcm", kek, iv);
+  const cipher = createCipheriv("aes-256-gcm", sealKeyBytes, iv);
   cipher.setAAD(Buffer.from(fingerprint, "utf8"));
   const ct = Buffer.concat([cipher.update(key.export({ type: "pkcs8", format: "der" })), cipher.final()]);
   return { alg: "A256GCM", iv: iv.toString("base64"), tag: cipher.getAuthTag().toString("base64"), ct: ct.toString("base64") };
@@ -85,24 +143,26 @@ function sealKey(key: KeyObject, fingerprint: string, kek: Buffer): SealedKey {
 
 /** Seals one CA certificate and its key (when online) under the KEK: for CA records kept beside the authority. */
 export function sealCaEntry(pair: CaKeyPair, kek: Uint8Array): SealedCaEntry {
-  return sealEntry(pair, checkKek(kek));
+  return sealEntry(pair, subkeysOf(kek).seal);
 }
 
 /** Opens one sealed CA entry; `where` names it in errors. A wrong KEK or a swapped key fails. */
 export function openCaEntry(entry: unknown, where: string, kek: Uint8Array, p: { keyRequired: boolean }): CaKeyPair {
-  return openEntry(entry, where, checkKek(kek), p.keyRequired);
+  const keys = subkeysOf(kek);
+  // Records written by version 1 sealed under the KEK itself: they open too (the document MAC vouches for them).
+  return openEntry(entry, where, [keys.seal, keys.legacy], p.keyRequired);
 }
 
-function sealEntry(pair: CaKeyPair, kek: Buffer): SealedCaEntry {
+function sealEntry(pair: CaKeyPair, sealKeyBytes: Buffer): SealedCaEntry {
   const entry: SealedCaEntry = { certPem: pair.certPem };
-  if (pair.privateKey !== undefined) entry.key = sealKey(pair.privateKey, certFingerprint(pair), kek);
+  if (pair.privateKey !== undefined) entry.key = sealKey(pair.privateKey, certFingerprint(pair), sealKeyBytes);
   return entry;
 }
 
 /** Serialises an authority with every private key sealed under the KEK. Returns JSON text. */
 export function sealAuthority(a: Authority, kek: Uint8Array): string {
-  const k = checkKek(kek);
-  const doc: CaStateDocument = {
+  const keys = subkeysOf(kek);
+  const doc: Omit<CaStateDocument, "mac" | "kekCheck"> = {
     ...(a.extraState ?? {}),
     format: CA_STATE_FORMAT,
     version: CA_STATE_VERSION,
@@ -110,13 +170,12 @@ export function sealAuthority(a: Authority, kek: Uint8Array): string {
     name: a.name,
     defaultKeyAlgorithm: a.defaultKeyAlgorithm,
     maxLeafTtlSeconds: a.maxLeafTtlSeconds,
-    kekCheck: kekCheckOf(k).toString("base64"),
-    roots: a.roots.map((r) => sealEntry(r, k)),
-    intermediate: sealEntry(a.intermediate, k),
+    roots: a.roots.map((r) => sealEntry(r, keys.seal)),
+    intermediate: sealEntry(a.intermediate, keys.seal),
     createdAt: a.createdAt.toISOString(),
   };
   if (a.chain && a.chain.length > 0) doc.chain = a.chain.map((c) => c.certPem);
-  return `${JSON.stringify(doc, null, 2)}\n`;
+  return authenticateCaStateDocument(doc, kek);
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -129,7 +188,8 @@ function readSealedKey(v: unknown, where: string): SealedKey {
   return { alg: "A256GCM", iv: v.iv, tag: v.tag, ct: v.ct };
 }
 
-function openEntry(v: unknown, where: string, kek: Buffer, keyRequired: boolean): CaKeyPair {
+/** Opens an entry; the key is tried under each of `sealKeys` in turn (current subkey first, then the legacy KEK). */
+function openEntry(v: unknown, where: string, sealKeys: Buffer[], keyRequired: boolean): CaKeyPair {
   if (!isObject(v) || typeof v.certPem !== "string") throw malformed(`${where} has no certPem`);
   let pair: CaKeyPair;
   try {
@@ -145,15 +205,7 @@ function openEntry(v: unknown, where: string, kek: Buffer, keyRequired: boolean)
   const iv = Buffer.from(sealed.iv, "base64");
   const tag = Buffer.from(sealed.tag, "base64");
   if (iv.length !== 12 || tag.length !== 16) throw malformed(`${where}.key has a bad iv or tag length`);
-  let der: Buffer;
-  try {
-    const decipher = createDecipheriv("aes-256-gcm", kek, iv);
-    decipher.setAAD(Buffer.from(certFingerprint(pair), "utf8"));
-    decipher.setAuthTag(tag);
-    der = Buffer.concat([decipher.update(Buffer.from(sealed.ct, "base64")), decipher.final()]);
-  } catch (e) {
-    throw new MtlsError("bad-input", `the CA state is damaged: the key of ${where} does not decrypt (tampered or swapped?)`, { cause: e });
-  }
+  const der = decryptKey(sealed, iv, tag, certFingerprint(pair), sealKeys, where);
   let key: KeyObject;
   try {
     key = createPrivateKey({ key: der, format: "der", type: "pkcs8" });
@@ -167,11 +219,71 @@ function openEntry(v: unknown, where: string, kek: Buffer, keyRequired: boolean)
   return pair;
 }
 
+function decryptKey(sealed: SealedKey, iv: Buffer, tag: Buffer, fingerprint: string, sealKeys: Buffer[], where: string): Buffer {
+  let last: unknown;
+  for (const k of sealKeys) {
+    try {
+      const decipher = createDecipheriv("aes-256-gcm", k, iv);
+      decipher.setAAD(Buffer.from(fingerprint, "utf8"));
+      decipher.setAuthTag(tag);
+      return Buffer.concat([decipher.update(Buffer.from(sealed.ct, "base64")), decipher.final()]);
+    } catch (e) {
+      last = e;
+    }
+  }
+  throw new MtlsError("bad-input", `the CA state is damaged: the key of ${where} does not decrypt (tampered or swapped?)`, { cause: last });
+}
+
 const createPublicKeyFrom = (key: KeyObject): Buffer => createPublicKey(key).export({ type: "spki", format: "der" });
 
-/** Opens a CA state document with the KEK. */
-export async function openAuthority(doc: string, kek: Uint8Array): Promise<Authority> {
-  const k = checkKek(kek);
+export interface AuthorityOpenParams {
+  /**
+   * Opens a version 1 document (unauthenticated apart from its keys) so the caller can re-seal it as version 2 at
+   * once. Default false: a version 1 document is refused.
+   */
+  migrateLegacy?: boolean;
+}
+
+/** The format version of a CA state document, or null when it is not one (the open reports why). */
+export function caStateVersion(doc: string): number | null {
+  try {
+    const v = (JSON.parse(doc) as { version?: unknown }).version;
+    return typeof v === "number" ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+const sameBytes = (given: unknown, expected: Buffer): boolean => {
+  if (typeof given !== "string") return false;
+  const g = Buffer.from(given, "base64");
+  return g.length === expected.length && timingSafeEqual(g, expected);
+};
+
+/** Checks the document's KEK check value and MAC (version 2) or its KEK check value alone (version 1, migrating). */
+function verifyDocument(parsed: Record<string, unknown>, keys: Subkeys, migrateLegacy: boolean): void {
+  if (parsed.version === LEGACY_CA_STATE_VERSION) {
+    if (!migrateLegacy) {
+      throw badInput(
+        "the CA state is in the unauthenticated format of earlier swarm-mtls versions (version 1): open it once with `swarm-mtls ca show` or `serve` on the store to migrate it, or restore the backup with --accept-unauthenticated after checking its root fingerprints",
+      );
+    }
+    if (typeof parsed.kekCheck === "string" && !sameBytes(parsed.kekCheck, kekCheckOf(keys.legacy))) throw new MtlsError("kek", WRONG_KEK);
+    return;
+  }
+  if (parsed.version !== CA_STATE_VERSION) {
+    throw malformed(`version ${printable(parsed.version)} is not supported by this swarm-mtls (supports ${LEGACY_CA_STATE_VERSION} and ${CA_STATE_VERSION})`);
+  }
+  if (typeof parsed.kekCheck === "string" && !sameBytes(parsed.kekCheck, kekCheckOf(keys.check))) throw new MtlsError("kek", WRONG_KEK);
+  if (!sameBytes(parsed.mac, macOf(parsed, keys.mac))) throw badInput(TAMPERED);
+}
+
+/**
+ * Opens a CA state document with the KEK. Version 2: the MAC must verify over the whole document, else
+ * MtlsError("bad-input") and nothing is returned. Version 1 opens only with `migrateLegacy`.
+ */
+export async function openAuthority(doc: string, kek: Uint8Array, p: AuthorityOpenParams = {}): Promise<Authority> {
+  const keys = subkeysOf(kek);
   let parsed: unknown;
   try {
     parsed = JSON.parse(doc);
@@ -180,14 +292,8 @@ export async function openAuthority(doc: string, kek: Uint8Array): Promise<Autho
   }
   if (!isObject(parsed)) throw malformed("not a JSON object");
   if (parsed.format !== CA_STATE_FORMAT) throw malformed(`format is '${printable(parsed.format)}', expected '${CA_STATE_FORMAT}'`);
-  if (parsed.version !== CA_STATE_VERSION) {
-    throw malformed(`version ${printable(parsed.version)} is not supported by this swarm-mtls (supports ${CA_STATE_VERSION})`);
-  }
-  if (typeof parsed.kekCheck === "string") {
-    const expected = kekCheckOf(k);
-    const given = Buffer.from(parsed.kekCheck, "base64");
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new MtlsError("kek", WRONG_KEK);
-  }
+  verifyDocument(parsed, keys, p.migrateLegacy === true);
+  const sealKeys = parsed.version === LEGACY_CA_STATE_VERSION ? [keys.legacy] : [keys.seal];
   if (typeof parsed.trustDomain !== "string") throw malformed("trustDomain is missing");
   const trustDomain = validateTrustDomain(parsed.trustDomain);
   const defaultKeyAlgorithm = parseKeyAlgorithm(String(parsed.defaultKeyAlgorithm));
@@ -199,9 +305,9 @@ export async function openAuthority(doc: string, kek: Uint8Array): Promise<Autho
 
   const open = (v: unknown, where: string, keyRequired: boolean): CaKeyPair => {
     try {
-      return openEntry(v, where, k, keyRequired);
+      return openEntry(v, where, sealKeys, keyRequired);
     } catch (e) {
-      // Without a KEK check value (hand-made documents), a failed decryption most likely means the wrong KEK.
+      // A version 1 document without a KEK check value: a failed decryption most likely means the wrong KEK.
       if (typeof parsed.kekCheck !== "string" && e instanceof MtlsError && e.message.includes("does not decrypt")) {
         throw new MtlsError("kek", WRONG_KEK, { cause: e });
       }

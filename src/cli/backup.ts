@@ -1,10 +1,11 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { describeAuthority, openAuthority } from "../ca/index.js";
+import { caStateVersion, describeAuthority, LEGACY_CA_STATE_VERSION, openAuthority, sealAuthority } from "../ca/index.js";
 import { badInput, MtlsError } from "../errors.js";
 import { writeFileAtomic } from "../store/atomic-write.js";
 import type { CaStore } from "../store/ca-store.js";
 import { readKekFile } from "../store/kek-file.js";
+import { openStoredAuthority } from "../store/open-ca-state.js";
 import type { SwarmStore } from "../store/swarm-store.js";
 import type { CliContext } from "./context.js";
 
@@ -29,10 +30,14 @@ export interface BackupResult {
 export async function runBackup(ctx: CliContext, o: { out?: string }): Promise<BackupResult> {
   if (!o.out) throw badInput("--out FILE is required");
   const store = await ctx.store();
-  const doc = await store.readCaState();
-  if (doc === null) throw new MtlsError("no-ca", `no CA in ${store.location} to back up`);
+  if ((await store.readCaState()) === null) throw new MtlsError("no-ca", `no CA in ${store.location} to back up`);
   const kekFile = ctx.kekFile(store);
-  const authority = await openAuthority(doc, await readKekFile(kekFile));
+  const kek = await readKekFile(kekFile);
+  // Verifies the state (and migrates one of the unauthenticated format first): a backup is always authenticated.
+  const authority = await openStoredAuthority(store, kek, ctx.logger);
+  const doc = await store.readCaState();
+  if (authority === null || doc === null) throw new MtlsError("no-ca", `no CA in ${store.location} to back up`);
+  await openAuthority(doc, kek);
   const file = resolve(o.out);
   const body = { format: BACKUP_FORMAT, version: 1, createdAt: new Date().toISOString(), from: store.location, caState: doc };
   await writeFileAtomic(file, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o600 });
@@ -40,11 +45,13 @@ export async function runBackup(ctx: CliContext, o: { out?: string }): Promise<B
 }
 
 /**
- * `restore FILE [--force]`: puts a backup back into the store, after checking the KEK opens it. On the swarm store it
+ * `restore FILE [--force] [--accept-unauthenticated]`: puts a backup back into the store, after checking the KEK
+ * opens it and its MAC verifies (a state changed outside swarm-mtls is refused and the store left as it was). A backup
+ * in the unauthenticated format of earlier versions is refused unless the operator accepts it; it is then re-sealed. On the swarm store it
  * also recreates the KEK secret the CA service mounts when it is missing (a new swarm after a disaster), and refuses
  * when the swarm's KEK secret holds another key (the CA service could not open the restored state).
  */
-export async function runRestore(ctx: CliContext, file: string, o: { force?: boolean }): Promise<BackupResult> {
+export async function runRestore(ctx: CliContext, file: string, o: { force?: boolean; acceptUnauthenticated?: boolean }): Promise<BackupResult> {
   const path = resolve(file);
   const text = await readFile(path, "utf8").catch((e: NodeJS.ErrnoException) => {
     throw badInput(`backup ${path}: cannot be read (${e.code})`);
@@ -59,7 +66,14 @@ export async function runRestore(ctx: CliContext, file: string, o: { force?: boo
   const store = await ctx.store();
   const kekFile = ctx.kekFile(store);
   const kek = await readKekFile(kekFile);
-  const authority = await openAuthority(body.caState, kek);
+  const legacy = caStateVersion(body.caState) === LEGACY_CA_STATE_VERSION;
+  if (legacy && !o.acceptUnauthenticated) {
+    throw badInput(
+      `backup ${path}: made by a swarm-mtls version that did not authenticate the CA state, so a change to its roots, trust domain or limits cannot be detected; check its root fingerprints (\`openssl x509 -fingerprint -sha256\` of each root in the backup) and restore with --accept-unauthenticated`,
+    );
+  }
+  const authority = await openAuthority(body.caState, kek, { migrateLegacy: legacy });
+  const doc = legacy ? sealAuthority(authority, kek) : body.caState;
   if (!o.force && (await store.readCaState()) !== null) {
     throw new MtlsError("ca-exists", `a CA already exists in ${store.location} (use --force to replace it with the backup)`);
   }
@@ -71,7 +85,7 @@ export async function runRestore(ctx: CliContext, file: string, o: { force?: boo
     }
     kekSecret = { name: store.kekSecretName, state };
   }
-  await store.writeCaState(body.caState, { replace: o.force === true });
+  await store.writeCaState(doc, { replace: o.force === true });
   ctx.logger.warn({ component: "audit", store: store.location, trustDomain: authority.trustDomain }, "CA state restored from backup");
   return {
     action: "restore",

@@ -1,11 +1,12 @@
 import { resolve } from "node:path";
-import { openAuthority, type Authority } from "../ca/index.js";
+import type { Authority } from "../ca/index.js";
 import { loadConfig, type Config } from "../config/load-config.js";
 import { MtlsError } from "../errors.js";
 import { createLogger, type Logger } from "../log.js";
 import type { CaStore } from "../store/ca-store.js";
 import { openFileStore } from "../store/file-store.js";
 import { readKekFile } from "../store/kek-file.js";
+import { openStoredAuthority } from "../store/open-ca-state.js";
 import { openSwarmStore } from "../store/swarm-store.js";
 import { connectSwarm } from "../swarm/docker-client.js";
 import { dockerConnectionFromEnv } from "../swarm/docker-connection.js";
@@ -101,12 +102,13 @@ export function createCliContext(p: CliContextCreateParams): CliContext {
     },
     async authority() {
       const store = await ctx.store();
-      const doc = await store.readCaState();
-      if (doc === null) {
+      if ((await store.readCaState()) === null) {
         throw new MtlsError("no-ca", `no CA in ${store.location}: run \`swarm-mtls init --trust-domain example.org\` first`);
       }
       const kek = await readKekFile(ctx.kekFile(store));
-      return { authority: await openAuthority(doc, kek), store };
+      const authority = await openStoredAuthority(store, kek, logger);
+      if (authority === null) throw new MtlsError("no-ca", `no CA in ${store.location}`);
+      return { authority, store };
     },
   };
   return ctx;

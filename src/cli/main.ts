@@ -170,7 +170,8 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
     .description("put a CA state backup back into the store (checks the key-encryption key opens it first)")
     .argument("<file>", "a file written by `swarm-mtls backup`")
     .option("--force", "replace the CA that is in the store now")
-    .action(async (file: string, o: { force?: boolean }, cmd: Command) => {
+    .option("--accept-unauthenticated", "restore a backup made by a version before the CA state was authenticated (check its root fingerprints first)")
+    .action(async (file: string, o: { force?: boolean; acceptUnauthenticated?: boolean }, cmd: Command) => {
       const ctx = context(cmd);
       printResult(await runRestore(ctx, file, o), { json: ctx.json }, showBackup("restored"));
     });

@@ -16,7 +16,6 @@ import {
   createIntermediateCa,
   createRootCa,
   crossSignRoot,
-  openAuthority,
   sealAuthority,
   type Authority,
   type CaKeyPair,
@@ -25,6 +24,7 @@ import type { Config } from "../config/load-config.js";
 import { badInput, MtlsError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { CaStore } from "../store/ca-store.js";
+import { openStoredAuthority } from "../store/open-ca-state.js";
 import type { Swarm } from "../swarm/swarm.js";
 import {
   advanceCaRotationRecord,
@@ -168,9 +168,9 @@ function signerOf(a: Authority): CaKeyPair | undefined {
 }
 
 async function loadAuthority(deps: CaRotationDeps): Promise<Authority> {
-  const doc = await deps.store.readCaState();
-  if (doc === null) throw new MtlsError("no-ca", `no CA in ${deps.store.location}: run \`swarm-mtls init\` first`);
-  return openAuthority(doc, deps.kek);
+  const a = await openStoredAuthority(deps.store, deps.kek, deps.logger);
+  if (a === null) throw new MtlsError("no-ca", `no CA in ${deps.store.location}: run \`swarm-mtls init\` first`);
+  return a;
 }
 
 async function save(deps: CaRotationDeps, a: Authority): Promise<void> {

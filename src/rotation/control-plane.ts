@@ -5,7 +5,6 @@ import {
   bundlePem,
   describeAuthority,
   issueLeaf,
-  openAuthority,
   signCsr,
   spiffeIdFor,
   validateDnsName,
@@ -21,6 +20,7 @@ import { MtlsError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { CaStore } from "../store/ca-store.js";
 import { readKekFile } from "../store/kek-file.js";
+import { openStoredAuthority } from "../store/open-ca-state.js";
 import type { Swarm } from "../swarm/swarm.js";
 import { caRotationServices, caRotationStatus, rotateCa, type CaRotationStatus } from "./ca-rotation.js";
 import { intermediateRotationDue } from "./ca-rotation-phase.js";
@@ -120,9 +120,9 @@ export function createServingPlane(p: PlaneCreateParams): ServingPlane {
   };
 
   const load = async (): Promise<Authority> => {
-    const doc = await p.store.readCaState();
-    if (doc === null) throw new MtlsError("no-ca", `no CA in ${p.store.location}: run \`swarm-mtls init\` first`);
-    authority = await openAuthority(doc, await readKekFile(p.kekFile));
+    const opened = await openStoredAuthority(p.store, await readKekFile(p.kekFile), p.logger);
+    if (opened === null) throw new MtlsError("no-ca", `no CA in ${p.store.location}: run \`swarm-mtls init\` first`);
+    authority = opened;
     p.metrics.setCaExpiries(describeAuthority(authority).map((c) => ({ role: c.role, fingerprint: c.fingerprint, notAfter: c.notAfter })));
     return authority;
   };

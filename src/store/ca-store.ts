@@ -10,6 +10,8 @@ export interface CaStore {
   readCaState(): Promise<string | null>;
   /** Writes a new CA state. With replace=false an existing state makes it fail with MtlsError("ca-exists"). */
   writeCaState(doc: string, p: { replace: boolean }): Promise<void>;
+  /** The superseded CA states the store still keeps, newest first (absent: it keeps none). */
+  olderCaStates?(): Promise<string[]>;
   /** Where the key-encryption key is expected when --kek-file is not given. */
   defaultKekFile(): string;
 }

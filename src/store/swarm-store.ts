@@ -51,6 +51,9 @@ export function openSwarmStore(swarm: Swarm, p: SwarmStoreOpenParams = {}): Swar
     kekSecretName,
     defaultKekFile: () => `/run/secrets/${kekSecretName}`,
     caStateVersions: versions,
+    async olderCaStates() {
+      return (await versions()).slice(1).map((c) => c.data.toString("utf8"));
+    },
     async readCaState() {
       const newest = (await versions())[0];
       return newest ? newest.data.toString("utf8") : null;

@@ -10,6 +10,7 @@ import {
   describeAuthority,
   generateKekText,
   issueLeafSync,
+  authenticateCaStateDocument,
   openAuthority,
   parseKek,
   sealAuthority,
@@ -37,7 +38,8 @@ t.test("seal → open gives back the same CA, and it keeps issuing", async (t) =
   const sealed = sealAuthority(authority, kek);
   const doc = JSON.parse(sealed);
   t.equal(doc.format, "swarm-mtls/ca-state");
-  t.equal(doc.version, 1);
+  t.equal(doc.version, 2);
+  t.match(doc.mac, /^[A-Za-z0-9+/]{43}=$/, "a 32-byte MAC over the document");
   t.equal(doc.trustDomain, "example.org");
   t.equal(doc.defaultKeyAlgorithm, "ecdsa-p384");
   t.equal(doc.maxLeafTtlSeconds, 3 * 86400);
@@ -66,7 +68,7 @@ t.test("a wrong KEK is reported as such", async (t) => {
   });
   const noCheck = JSON.parse(sealed);
   delete noCheck.kekCheck;
-  await t.rejects(openAuthority(JSON.stringify(noCheck), otherKek), { code: "kek" }, "also without the check value");
+  await t.rejects(openAuthority(JSON.stringify(noCheck), otherKek), { code: "bad-input", message: /does not verify/ }, "without the check value a wrong KEK fails the MAC");
 });
 
 t.test("tampering is detected", async (t) => {
@@ -75,12 +77,14 @@ t.test("tampering is detected", async (t) => {
   const ct = Buffer.from(doc.intermediate.key.ct, "base64");
   ct[5] = (ct[5] as number) ^ 1;
   const tampered = { ...doc, intermediate: { ...doc.intermediate, key: { ...doc.intermediate.key, ct: ct.toString("base64") } } };
-  await t.rejects(openAuthority(JSON.stringify(tampered), kek), { code: "bad-input", message: /key of intermediate does not decrypt \(tampered/ });
+  await t.rejects(openAuthority(JSON.stringify(tampered), kek), { code: "bad-input", message: /does not verify/ }, "the MAC fails first");
+  // Behind the MAC, each key is still checked (a document re-authenticated with the KEK, as only the KEK holder can).
+  await t.rejects(openAuthority(authenticateCaStateDocument(tampered, kek), kek), { code: "bad-input", message: /key of intermediate does not decrypt \(tampered/ });
   const swapped = { ...doc, roots: [{ ...doc.roots[0], key: doc.intermediate.key }] };
-  await t.rejects(openAuthority(JSON.stringify(swapped), kek), { code: "bad-input", message: /roots\[0\] does not decrypt/ }, "keys cannot be swapped between entries");
+  await t.rejects(openAuthority(authenticateCaStateDocument(swapped, kek), kek), { code: "bad-input", message: /roots\[0\] does not decrypt/ }, "keys cannot be swapped between entries");
   const { authority: other } = await createAuthority({ trustDomain: "example.org" });
   const foreignIntermediate = { ...doc, intermediate: JSON.parse(sealAuthority(other, kek)).intermediate };
-  await t.rejects(openAuthority(JSON.stringify(foreignIntermediate), kek), { code: "bad-input", message: /not signed by any of the roots/ });
+  await t.rejects(openAuthority(authenticateCaStateDocument(foreignIntermediate, kek), kek), { code: "bad-input", message: /not signed by any of the roots/ });
 });
 
 t.test("malformed documents are bad input", async (t) => {
@@ -90,10 +94,10 @@ t.test("malformed documents are bad input", async (t) => {
     ["{not json", /not JSON/],
     ["[]", /not a JSON object/],
     [JSON.stringify({ ...doc, format: "x" }), /format is 'x'/],
-    [JSON.stringify({ ...doc, version: 2 }), /version 2 is not supported/],
-    [JSON.stringify({ ...doc, roots: [] }), /roots is empty/],
-    [JSON.stringify({ ...doc, intermediate: { certPem: "nope" } }), /intermediate.certPem is not a certificate/],
-    [JSON.stringify({ ...doc, intermediate: { certPem: doc.intermediate.certPem } }), /intermediate has no key/],
+    [JSON.stringify({ ...doc, version: 3 }), /version 3 is not supported/],
+    [authenticateCaStateDocument({ ...doc, roots: [] }, kek), /roots is empty/],
+    [authenticateCaStateDocument({ ...doc, intermediate: { certPem: "nope" } }, kek), /intermediate.certPem is not a certificate/],
+    [authenticateCaStateDocument({ ...doc, intermediate: { certPem: doc.intermediate.certPem } }, kek), /intermediate has no key/],
   ];
   for (const [text, reason] of cases) await t.rejects(openAuthority(text, kek), { code: "bad-input", message: reason });
   t.throws(() => sealAuthority(authority, new Uint8Array(16)), { code: "kek" });
@@ -103,7 +107,8 @@ t.test("unknown top-level fields (a future rotation phase) survive open → seal
   const { authority } = await createAuthority({ trustDomain: "example.org" });
   const doc = JSON.parse(sealAuthority(authority, kek));
   doc.rotation = { phase: "bundle-published", newRootFingerprint: "ab" };
-  const reopened = await openAuthority(JSON.stringify(doc), kek);
+  await t.rejects(openAuthority(JSON.stringify(doc), kek), { code: "bad-input", message: /does not verify/ }, "an unknown field is authenticated too");
+  const reopened = await openAuthority(authenticateCaStateDocument(doc, kek), kek);
   t.same(JSON.parse(sealAuthority(reopened, kek)).rotation, doc.rotation);
 });
 
