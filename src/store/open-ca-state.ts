@@ -20,7 +20,14 @@ export async function openStoredAuthority(store: CaStore, kek: Uint8Array, logge
     );
   }
   const authority = await openAuthority(doc, kek, { migrateLegacy: true });
-  await store.writeCaState(sealAuthority(authority, kek), { replace: true });
+  try {
+    await store.writeCaState(sealAuthority(authority, kek), { replace: true });
+  } catch (e) {
+    // Two processes migrating at once: the other one's write won; open what it wrote (it must verify).
+    const now = await store.readCaState();
+    if (now === null || caStateVersion(now) === LEGACY_CA_STATE_VERSION) throw e;
+    return openAuthority(now, kek);
+  }
   logger.child({ component: "audit" }).warn(
     { store: store.location, trustDomain: authority.trustDomain, fingerprints: describeAuthority(authority).map((c) => c.fingerprint) },
     "CA state migrated to the authenticated format: check that these certificates are yours",
