@@ -28,7 +28,7 @@ import { readCaRotationRecord } from "./ca-rotation-record.js";
 import { gatherFleet } from "./fleet.js";
 import { renewalTime } from "./renewal-time.js";
 import { rotate, type RotationObserver, type ServiceOutcome } from "./rollout.js";
-import { statusRows, type ServiceStatusRow } from "./status-rows.js";
+import { certificateMetricStates, statusRows, type CertificateMetricState, type ServiceStatusRow } from "./status-rows.js";
 import { withLease } from "./with-lease.js";
 import { auditRecord, writeAudit } from "./audit-record.js";
 import { cachedCheck } from "./cached-check.js";
@@ -57,12 +57,13 @@ export interface ServingPlane {
 
 export interface PlaneMetrics {
   certificatesIssued(alg: string): void;
-  rotation(result: "rotated" | "reattached" | "failed" | "skipped", seconds?: number): void;
+  rotation(result: "rotated" | "reattached" | "failed" | "skipped", seconds?: number, identity?: string): void;
+  setCertificate(identity: string, state: CertificateMetricState | null): void;
   setLeafExpiry(identity: string, notAfter: Date | null): void;
   /** Forget the expiry of every identity not listed (services gone, opted out, identities removed from config). */
   keepLeafExpiries(identities: readonly string[]): void;
   setCaExpiries(entries: { role: string; fingerprint: string; notAfter: Date }[]): void;
-  reconcileSucceeded(at: Date): void;
+  reconcileFinished(result: "ok" | "failed" | "lease-held", at: Date): void;
 }
 
 export interface PlaneCreateParams {
@@ -131,7 +132,7 @@ export function createServingPlane(p: PlaneCreateParams): ServingPlane {
   const observer: RotationObserver = {
     issued: (alg) => p.metrics.certificatesIssued(alg),
     finished: (o, seconds) => {
-      if (o.result === "rotated" || o.result === "reattached" || o.result === "failed") p.metrics.rotation(o.result, seconds);
+      if (o.result === "rotated" || o.result === "reattached" || o.result === "failed") p.metrics.rotation(o.result, seconds, o.identity ?? o.service);
     },
   };
 
@@ -144,13 +145,19 @@ export function createServingPlane(p: PlaneCreateParams): ServingPlane {
     return report.outcomes;
   };
 
+  // Every opted-in service (or configured identity) is in the rows: one that is not (service removed, opted out)
+  // loses its series.
+  const observeRows = (rows: ServiceStatusRow[], now: Date): void => {
+    const states = certificateMetricStates(rows, now);
+    for (const s of states) p.metrics.setCertificate(s.identity, s.state);
+    p.metrics.keepLeafExpiries(states.map((s) => s.identity));
+  };
+
   const swarmStatus = async (): Promise<ServiceStatusRow[]> => {
     const now = new Date();
     const fleet = await gatherFleet(p.swarm as Swarm, await ca(), p.config, { force: false, now });
     const rows = statusRows(fleet, p.config, now);
-    for (const r of rows) if (r.identity) p.metrics.setLeafExpiry(r.identity, r.notAfter ? new Date(r.notAfter) : null);
-    // Every opted-in service is in the rows: an identity that is not (service removed, opted out) loses its gauge.
-    p.metrics.keepLeafExpiries(rows.flatMap((r) => (r.identity && r.notAfter ? [r.identity] : [])));
+    observeRows(rows, now);
     return rows;
   };
 
@@ -198,9 +205,8 @@ export function createServingPlane(p: PlaneCreateParams): ServingPlane {
         state: now >= due || !issuedByNow || namesChanged ? "due" : "ok",
         reason: !issuedByNow ? "issued by another CA" : namesChanged ? "DNS names changed in the config" : now >= due ? "due" : "",
       });
-      p.metrics.setLeafExpiry(id.name, notAfter);
     }
-    p.metrics.keepLeafExpiries(rows.filter((r) => r.notAfter !== null).map((r) => r.service));
+    observeRows(rows, now);
     return rows;
   };
   /** The Envoy bootstrap a configured identity asks for (validated), or null. Throws bad-input naming the config key. */
@@ -221,7 +227,7 @@ export function createServingPlane(p: PlaneCreateParams): ServingPlane {
       const failed = (reason: ServiceOutcome["reason"], error: string, serial: string | null = null, fingerprint: string | null = null): void => {
         out.push({ ...base, result: "failed", reason, error });
         if (dryRun) return;
-        p.metrics.rotation("failed");
+        p.metrics.rotation("failed", undefined, id.name);
         writeAudit(p.logger, auditRecord({ event: "rotate", trigger, identity: id.name, service: id.name, serial, fingerprint, generationFrom: row.generation, generationTo: row.generation, result: "failed", error }));
       };
       // The Envoy bootstrap follows the config even when the certificate is not due.
@@ -355,7 +361,9 @@ export function createServingPlane(p: PlaneCreateParams): ServingPlane {
     getService: async (identity) => toApiStatus(await findRow(identity)),
     async rotate(identity, req, actor) {
       const services = identity === null ? undefined : [(await findRow(identity)).service];
-      return (await runRotate(services, req.force === true, req.dryRun === true, `api:${actor}`)).map(toApiOutcome);
+      const outcomes = await runRotate(services, req.force === true, req.dryRun === true, `api:${actor}`);
+      if (req.dryRun !== true) await listRows().catch(() => undefined); // refresh the certificate series
+      return outcomes.map(toApiOutcome);
     },
     async envoyBootstrap(identity) {
       if (!p.swarm) {
@@ -405,14 +413,16 @@ export function createServingPlane(p: PlaneCreateParams): ServingPlane {
         const failed = outcomes.filter((o) => o.result === "failed" || o.result === "invalid");
         for (const o of failed) log.warn({ service: o.service, error: o.error }, "service not reconciled");
         await listRows().catch(() => undefined); // refresh expiry gauges
-        if (failed.length === 0) p.metrics.reconcileSucceeded(new Date());
+        p.metrics.reconcileFinished(failed.length === 0 ? "ok" : "failed", new Date());
         log.info({ trigger: r.trigger, services: outcomes.length, changed: outcomes.filter((o) => o.result === "rotated" || o.result === "reattached").length, failed: failed.length }, "reconcile done");
         await advanceCaRotation(r.trigger).catch((e: unknown) => {
           if (e instanceof MtlsError && e.code === "lease-held") log.info({ trigger: r.trigger }, e.message);
           else log.warn({ trigger: r.trigger, err: (e as Error).message }, "CA rotation step did not finish; retried on the next reconcile");
         });
       } catch (e) {
-        if (e instanceof MtlsError && e.code === "lease-held") log.info({ trigger: r.trigger }, e.message);
+        const leaseHeld = e instanceof MtlsError && e.code === "lease-held";
+        p.metrics.reconcileFinished(leaseHeld ? "lease-held" : "failed", new Date());
+        if (leaseHeld) log.info({ trigger: r.trigger }, (e as Error).message);
         else log.error({ trigger: r.trigger, err: (e as Error).message }, "reconcile failed");
       }
     },

@@ -36,3 +36,21 @@ export function statusRows(fleet: Fleet, config: Pick<Config, "leaf">, now: Date
     };
   });
 }
+
+/** What the certificate metrics record of one row (cert-manager's Ready condition, expiry and renewal times). */
+export interface CertificateMetricState {
+  notAfter: Date | null;
+  renewAt: Date | null;
+  /** True: a certificate is attached and valid now; False: none, or expired; Unknown: the service's labels are invalid. */
+  ready: "True" | "False" | "Unknown";
+}
+
+/** The metric state of every row with an identity, by identity. Pure. */
+export function certificateMetricStates(rows: readonly ServiceStatusRow[], now: Date): { identity: string; state: CertificateMetricState }[] {
+  return rows.flatMap((r) => {
+    if (!r.identity) return [];
+    const notAfter = r.notAfter ? new Date(r.notAfter) : null;
+    const ready = r.state === "error" ? "Unknown" : notAfter && notAfter > now ? "True" : "False";
+    return [{ identity: r.identity, state: { notAfter, renewAt: r.nextRotation ? new Date(r.nextRotation) : null, ready } }];
+  });
+}

@@ -144,4 +144,11 @@ t.test("the expiry gauge of an identity that no longer exists is removed on the 
   const text = await w.metrics.registry.metrics();
   t.notMatch(text, 'identity="removed-from-config"');
   t.match(text, `${METRIC_NAMES.leafExpiry}{identity="web"}`);
+  t.notMatch(text, 'name="removed-from-config"');
+  t.match(text, `${METRIC_NAMES.certificateReady}{name="web",condition="True"} 1`, "the issued certificate is Ready");
+  t.match(text, new RegExp(`${METRIC_NAMES.certificateExpiration}\\{name="web"\\} \\d+`));
+  t.match(text, new RegExp(`${METRIC_NAMES.certificateRenewal}\\{name="web"\\} \\d+`));
+  t.match(text, `${METRIC_NAMES.certificateReady}{name="broken",condition="False"} 1`, "the identity with a bad envoy block has none");
+  t.match(text, `${METRIC_NAMES.rotationFailures}{name="broken"} 1`);
+  t.match(text, `${METRIC_NAMES.reconciles}{result="failed"} 1`, "one identity failed: the reconcile is not a success");
 });

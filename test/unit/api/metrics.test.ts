@@ -71,3 +71,61 @@ t.test("keepLeafExpiries drops the series of identities no longer listed (servic
   m.keepLeafExpiries([]);
   t.notMatch(await m.registry.metrics(), 'identity="kept"');
 });
+
+t.test("cert-manager shaped series: expiration, renewal, ready status per identity, CA expiration", async (t) => {
+  const m = createMetrics({ processMetrics: false, now: () => NOW });
+  m.setCertificate("api", { notAfter: new Date(NOW + 7200_000), renewAt: new Date(NOW + 3600_000), ready: "True" });
+  m.setCertificate("db", { notAfter: null, renewAt: null, ready: "False" });
+  m.setCaExpiry("root", "aa", new Date(NOW + 86400_000));
+  const text = await m.registry.metrics();
+  t.match(text, `${METRIC_NAMES.certificateExpiration}{name="api"} ${NOW / 1000 + 7200}`);
+  t.match(text, `${METRIC_NAMES.certificateRenewal}{name="api"} ${NOW / 1000 + 3600}`);
+  t.match(text, `${METRIC_NAMES.certificateReady}{name="api",condition="True"} 1`);
+  t.match(text, `${METRIC_NAMES.certificateReady}{name="api",condition="False"} 0`);
+  t.match(text, `${METRIC_NAMES.certificateReady}{name="api",condition="Unknown"} 0`);
+  t.match(text, `${METRIC_NAMES.certificateReady}{name="db",condition="False"} 1`);
+  t.notMatch(text, `${METRIC_NAMES.certificateExpiration}{name="db"}`, "no certificate, no expiration series");
+  t.match(text, `${METRIC_NAMES.caExpiration}{role="root",fingerprint="aa"} ${NOW / 1000 + 86400}`);
+  t.match(text, `${METRIC_NAMES.leafExpiry}{identity="api"} 7200`, "the deprecated gauge is still there");
+  m.keepLeafExpiries(["db"]);
+  t.notMatch(await m.registry.metrics(), 'name="api"', "a forgotten identity loses every series");
+});
+
+t.test("setLeafExpiry keeps the renewal time and says Ready=False once expired", async (t) => {
+  const m = createMetrics({ processMetrics: false, now: () => NOW });
+  m.setCertificate("api", { notAfter: new Date(NOW + 1000), renewAt: new Date(NOW + 500), ready: "True" });
+  m.setLeafExpiry("api", new Date(NOW - 1000));
+  const text = await m.registry.metrics();
+  t.match(text, `${METRIC_NAMES.certificateRenewal}{name="api"} ${NOW / 1000 + 0.5}`);
+  t.match(text, `${METRIC_NAMES.certificateReady}{name="api",condition="False"} 1`);
+});
+
+t.test("rotation failures are counted per identity; other results are not", async (t) => {
+  const m = createMetrics({ processMetrics: false });
+  m.rotation("failed", 2, "api");
+  m.rotation("failed", undefined, "api");
+  m.rotation("rotated", 1, "api");
+  m.rotation("failed");
+  const text = await m.registry.metrics();
+  t.match(text, `${METRIC_NAMES.rotationFailures}{name="api"} 2`);
+  t.match(text, `${METRIC_NAMES.rotations}{result="failed"} 3`);
+});
+
+t.test("reconcile results; the lease-blocked time is the first of a run of lease-held reconciles", async (t) => {
+  const m = createMetrics({ processMetrics: false });
+  const at = (min: number) => new Date(NOW + min * 60_000);
+  t.match(await m.registry.metrics(), `${METRIC_NAMES.leaseBlockedSince} 0`);
+  m.reconcileFinished("ok", at(0));
+  m.reconcileFinished("lease-held", at(5));
+  m.reconcileFinished("lease-held", at(10));
+  let text = await m.registry.metrics();
+  t.match(text, `${METRIC_NAMES.leaseBlockedSince} ${NOW / 1000 + 300}`);
+  t.match(text, `${METRIC_NAMES.reconciles}{result="lease-held"} 2`);
+  t.match(text, `${METRIC_NAMES.lastReconcile} ${NOW / 1000}`);
+  m.reconcileFinished("failed", at(15));
+  text = await m.registry.metrics();
+  t.match(text, `${METRIC_NAMES.leaseBlockedSince} 0`, "a reconcile that got the lease ends the run");
+  t.match(text, `${METRIC_NAMES.lastReconcile} ${NOW / 1000}`, "a failed reconcile is not a success");
+  m.reconcileFinished("lease-held", at(20));
+  t.match(await m.registry.metrics(), `${METRIC_NAMES.leaseBlockedSince} ${NOW / 1000 + 1200}`);
+});
