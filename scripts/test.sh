@@ -11,6 +11,21 @@ cd "$(dirname "$0")/.."
 if [[ "${SWARM_MTLS_NO_SANDBOX:-}" != "1" ]]; then
   bash scripts/swarm-sandbox.sh up
 fi
+# Monitoring tests run promtool and the real Prometheus server (Debian's prometheus package ships both); the
+# completion test runs bash with bash-completion. Installed here when missing, so CI on a fresh Debian has them.
+need=()
+{ command -v promtool && command -v prometheus; } >/dev/null 2>&1 || need+=(prometheus)
+[[ -f /usr/share/bash-completion/bash_completion ]] || need+=(bash-completion)
+if [[ ${#need[@]} -gt 0 ]]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    echo "== installing ${need[*]} (apt-get)" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  else
+    echo "== missing ${need[*]} and no apt-get: the monitoring/completion tests will fail" >&2
+  fi
+fi
 echo "== build" >&2
 npx tsc -p tsconfig.json
 echo "== typecheck (sources and tests)" >&2

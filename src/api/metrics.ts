@@ -144,6 +144,11 @@ export function createMetrics(params: MetricsCreateParams = {}): Metrics {
     registers: [registry],
   });
 
+  const forget = (identity: string): void => {
+    certificates.delete(identity);
+    failures.remove({ name: identity });
+  };
+
   const m: Metrics = {
     registry,
     certificatesIssued(alg) {
@@ -155,15 +160,17 @@ export function createMetrics(params: MetricsCreateParams = {}): Metrics {
       if (result === "failed" && identity) failures.inc({ name: identity });
     },
     setCertificate(identity, state) {
-      if (state === null) certificates.delete(identity);
-      else certificates.set(identity, { ...state });
+      if (state === null) return forget(identity);
+      // The failure counter starts at 0 for every known identity, so increase() sees the first failure.
+      if (!certificates.has(identity)) failures.inc({ name: identity }, 0);
+      certificates.set(identity, { ...state });
     },
     setLeafExpiry(identity, notAfter) {
       m.setCertificate(identity, notAfter === null ? null : { notAfter, renewAt: certificates.get(identity)?.renewAt ?? null, ready: notAfter.getTime() > now() ? "True" : "False" });
     },
     keepLeafExpiries(identities) {
       const keep = new Set(identities);
-      for (const identity of [...certificates.keys()]) if (!keep.has(identity)) certificates.delete(identity);
+      for (const identity of [...certificates.keys()]) if (!keep.has(identity)) forget(identity);
     },
     setCaExpiry(role, fingerprint, notAfter) {
       caExpiries.set(`${role}/${fingerprint}`, { role, fingerprint, notAfter });

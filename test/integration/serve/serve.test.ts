@@ -118,6 +118,10 @@ t.test("the API shows the service, its expiry metric and the trust bundle", asyn
   t.ok(line, `/metrics has swarm_mtls_certificate_expiry_seconds{identity="${svc}"}`);
   const left = Number(line?.[1]);
   t.ok(left > 23 * 3600 && left <= 24 * 3600, `seconds until expiry (${left}) is about the 24h TTL`);
+  const expiration = new RegExp(`^swarm_mtls_certificate_expiration_timestamp_seconds\\{name="${svc}"\\} (\\S+)$`, "m").exec(metrics.text);
+  t.equal(Number(expiration?.[1]) * 1000, Date.parse(JSON.parse(one.text).notAfter), "the expiration timestamp is the certificate's notAfter");
+  t.match(metrics.text, `swarm_mtls_certificate_ready_status{name="${svc}",condition="True"} 1`);
+  t.match(metrics.text, new RegExp(`^swarm_mtls_certificate_renewal_timestamp_seconds\\{name="${svc}"\\} \\d+`, "m"));
 
   const bundle = await get("/v1/bundle.pem");
   t.equal(bundle.status, 200);

@@ -129,3 +129,13 @@ t.test("reconcile results; the lease-blocked time is the first of a run of lease
   m.reconcileFinished("lease-held", at(20));
   t.match(await m.registry.metrics(), `${METRIC_NAMES.leaseBlockedSince} ${NOW / 1000 + 1200}`);
 });
+
+t.test("the failure counter of a known identity starts at 0 and goes with the identity", async (t) => {
+  const m = createMetrics({ processMetrics: false, now: () => NOW });
+  m.setCertificate("api", { notAfter: null, renewAt: null, ready: "False" });
+  t.match(await m.registry.metrics(), `${METRIC_NAMES.rotationFailures}{name="api"} 0`);
+  m.rotation("failed", 1, "api");
+  t.match(await m.registry.metrics(), `${METRIC_NAMES.rotationFailures}{name="api"} 1`);
+  m.setCertificate("api", null);
+  t.notMatch(await m.registry.metrics(), 'name="api"');
+});
