@@ -1,10 +1,13 @@
 /**
  * Who may call the admin routes (rotate, sign): the holder of the admin bearer token, or a client whose certificate
- * was verified against the server's CA and names an admin identity (URI SAN such as a SPIFFE ID, or subject CN).
+ * was verified against the server's CA and carries an admin SPIFFE ID (`spiffe://<td>/admin/<name>`) listed in
+ * `api.adminIdentities`.
  * Pure functions plus one small adapter over the request's TLS socket.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { PeerCertificate, TLSSocket } from "node:tls";
+import { adminSpiffeId, isAdminSpiffeId, validateSpiffeId } from "../ca/names.js";
+import { badInput, printable } from "../errors.js";
 
 /** The actor recorded in the audit log when the bearer token was used. */
 export const TOKEN_ACTOR = "token";
@@ -47,32 +50,48 @@ export function uriSansOf(subjectAltName: string | undefined): string[] {
   return uris;
 }
 
-/** Names a certificate can be granted admin by: its URI SANs, then its subject CN. */
-export function namesOfCertificate(cert: Pick<PeerCertificate, "subject" | "subjectaltname">): string[] {
-  const names = uriSansOf(cert.subjectaltname);
-  const cn = cert.subject?.CN;
-  if (typeof cn === "string" && cn !== "") names.push(cn);
-  return names;
+/**
+ * The admin SPIFFE IDs `api.adminIdentities` means: an admin name `alice` is `spiffe://<td>/admin/alice`; a full ID
+ * must be an admin ID of this trust domain. Anything else (a service's SPIFFE ID, a CN) is refused: admin is granted
+ * only to certificates made by `issue NAME --admin`, never to a workload's. Pure; MtlsError("bad-input").
+ */
+export function adminSpiffeIds(entries: readonly string[], trustDomain: string): string[] {
+  return [...new Set(entries.map((raw) => {
+    const e = raw.trim();
+    if (!e.startsWith("spiffe://")) {
+      try {
+        return adminSpiffeId(trustDomain, e);
+      } catch (err) {
+        throw badInput(`api.adminIdentities: '${printable(e)}' is not an admin name (a-z 0-9 . _ -) nor spiffe://${trustDomain}/admin/<name>; admin client certificates come from swarm-mtls issue NAME --admin`, err);
+      }
+    }
+    if (!isAdminSpiffeId(e) || !e.startsWith(`spiffe://${trustDomain}/admin/`)) {
+      throw badInput(`api.adminIdentities: '${printable(e)}' is not an admin SPIFFE ID of this CA (spiffe://${trustDomain}/admin/<name>); a service's identity never grants admin`);
+    }
+    return validateSpiffeId(e);
+  }))];
 }
 
 /**
  * The admin identity a verified client certificate proves, or null. `authorized` is the TLS socket's verdict on the
- * chain (against the server's `ca`); an unverified certificate grants nothing whatever it names.
+ * chain (against the server's `ca`); an unverified certificate grants nothing whatever it names. Only an admin
+ * SPIFFE ID (URI SAN `spiffe://<td>/admin/<name>`) listed in `adminIdentities` counts; the subject CN never does
+ * (it is the label-chosen identity of any workload).
  */
 export function adminFromPeerCertificate(
   authorized: boolean,
-  cert: Pick<PeerCertificate, "subject" | "subjectaltname"> | null,
+  cert: Pick<PeerCertificate, "subjectaltname"> | null,
   adminIdentities: readonly string[],
 ): string | null {
   if (!authorized || cert === null || adminIdentities.length === 0) return null;
-  for (const name of namesOfCertificate(cert)) if (adminIdentities.includes(name)) return name;
+  for (const uri of uriSansOf(cert.subjectaltname)) if (isAdminSpiffeId(uri) && adminIdentities.includes(uri)) return uri;
   return null;
 }
 
 export interface AdminAuthCreateParams {
   /** The admin bearer token; null disables token auth. */
   adminToken: string | null;
-  /** Identities (SPIFFE IDs or CNs) whose verified client certificate grants admin; default none. */
+  /** Admin SPIFFE IDs (`spiffe://<td>/admin/<name>`, see adminSpiffeIds) whose verified client certificate grants admin; default none. */
   adminIdentities?: readonly string[];
 }
 

@@ -7,6 +7,8 @@ export {
   validateSpiffeId,
   validateUri,
   spiffeIdFor,
+  adminSpiffeId,
+  isAdminSpiffeId,
   parseKeyAlgorithm,
   type SpiffeIdForParams,
 } from "./names.js";

@@ -12,7 +12,7 @@ import { caKeyAlgorithm, certDer, certFingerprint } from "./authority.js";
 import { bitString, children, derTime, nodeBytes, oid, pemEncode, readNode, seq, tlv, TAG, unsignedInteger } from "./der.js";
 import { fingerprint, subjectKeyIdentifier } from "./fingerprint.js";
 import { generateLeafKey, generateLeafKeySync, KEY_ALGORITHM_PROFILES, type LeafKey } from "./keys.js";
-import { parseKeyAlgorithm, validateDnsName, validateIdentity, validateSpiffeId, validateUri } from "./names.js";
+import { adminSpiffeId, isAdminSpiffeId, parseKeyAlgorithm, validateDnsName, validateIdentity, validateSpiffeId, validateUri } from "./names.js";
 import { randomSerial } from "./serial.js";
 import type { Authority, CaKeyPair, IssuedLeaf, KeyAlgorithm, LeafIssueParams } from "./types.js";
 import { x509 } from "./x509.js";
@@ -40,6 +40,7 @@ export function planLeaf(a: Authority, p: LeafIssueParams): LeafPlan {
   const uris = (p.uris ?? []).map(validateUri);
   if (p.spiffeId !== undefined) uris.unshift(validateSpiffeId(p.spiffeId));
   const uniqueUris = [...new Set(uris)];
+  checkLeafRole(a, p.role ?? "workload", identity, dnsNames, uniqueUris);
   const ttl = p.ttlSeconds ?? DEFAULT_LEAF_TTL_SECONDS;
   if (!Number.isSafeInteger(ttl) || ttl <= 0) throw badInput(`ttl must be a positive whole number of seconds (got ${printable(ttl)})`);
   if (ttl > a.maxLeafTtlSeconds) {
@@ -63,6 +64,24 @@ export function planLeaf(a: Authority, p: LeafIssueParams): LeafPlan {
     notBefore: new Date(nowMs - skew * 1000),
     notAfter: new Date(Math.min(nowMs + ttl * 1000, issuerNotAfterMs)),
   };
+}
+
+/**
+ * Admin SPIFFE IDs (`/admin/...`) go into admin certificates only: a workload certificate naming one is refused
+ * whatever asked for it (labels, config `uris`, a CSR, `issue --uri`); an admin certificate carries exactly
+ * `spiffe://<td>/admin/<identity>` of this CA's trust domain and no DNS name.
+ */
+function checkLeafRole(a: Authority, role: "workload" | "admin", identity: string, dnsNames: string[], uris: string[]): void {
+  if (role === "admin") {
+    const want = adminSpiffeId(a.trustDomain, identity);
+    if (dnsNames.length > 0) throw badInput(`an admin certificate has no DNS names (got ${dnsNames.join(", ")})`);
+    if (uris.length !== 1 || uris[0] !== want) throw badInput(`an admin certificate carries exactly one URI, ${want} (got ${uris.map((u) => printable(u)).join(", ") || "none"})`);
+    return;
+  }
+  const admin = uris.find(isAdminSpiffeId);
+  if (admin !== undefined) {
+    throw badInput(`URI '${printable(admin)}' is an admin SPIFFE ID (/admin/...), which only admin certificates carry (swarm-mtls issue NAME --admin), never a service's`);
+  }
 }
 
 // --- per-intermediate template -------------------------------------------------------------------------------------

@@ -115,6 +115,20 @@ export function spiffeIdFor(p: SpiffeIdForParams): string {
   return `spiffe://${td}/id/${identity}`;
 }
 
+/**
+ * Is this URI an admin SPIFFE ID (`spiffe://<td>/admin/...`)? Admin IDs are the only ones the API grants admin to,
+ * and only admin certificates carry one; no service ever gets such a path. Case-insensitive on purpose, so that
+ * `/Admin/x` is not a way around the rule.
+ */
+export function isAdminSpiffeId(uri: string): boolean {
+  return /^spiffe:\/\/[^/]*\/admin(\/|$)/i.test(uri);
+}
+
+/** The SPIFFE ID of an administrator: `spiffe://<td>/admin/<name>`, `name` as an identity (a-z 0-9 . _ -). */
+export function adminSpiffeId(trustDomain: string, name: string): string {
+  return `spiffe://${validateTrustDomain(trustDomain)}/admin/${validateSpiffeSegment(validateIdentity(name), "admin name")}`;
+}
+
 /** A SPIFFE ID: `spiffe://<trust domain>/<segments>`; returned unchanged. */
 export function validateSpiffeId(id: string): string {
   const what = `SPIFFE ID '${printable(id)}'`;

@@ -130,6 +130,11 @@ export interface LeafIssueParams {
   now?: Date;
   /** notBefore is backdated this much against clock skew; default 60 seconds. */
   skewSeconds?: number;
+  /**
+   * `admin`: an administrator's client certificate, whose one URI SAN is `spiffe://<td>/admin/<name>` and which has
+   * no DNS name. Default `workload`, which may never carry an admin SPIFFE ID.
+   */
+  role?: "workload" | "admin";
 }
 
 /** Parameters of signCsr: the names come from here, only the public key comes from the CSR. */

@@ -1,6 +1,6 @@
 import { access, constants, lstat, rmdir, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { bundlePem, issueLeaf, parseKeyAlgorithm, spiffeIdFor, validateDnsName, validateIdentity } from "../ca/index.js";
+import { adminSpiffeId, bundlePem, issueLeaf, parseKeyAlgorithm, spiffeIdFor, validateDnsName, validateIdentity } from "../ca/index.js";
 import { checkMinLeafTtl } from "../ca/leaf-ttl.js";
 import { parseDuration } from "../config/duration.js";
 import { badInput, printable } from "../errors.js";
@@ -14,6 +14,8 @@ export interface IssueOptions {
   keyAlg?: string;
   out?: string;
   stack?: string;
+  /** An administrator's client certificate (SPIFFE ID /admin/<identity>). */
+  admin?: boolean;
   uid?: string;
   gid?: string;
 }
@@ -96,10 +98,15 @@ export async function runIssue(ctx: CliContext, identityArg: string, o: IssueOpt
   const uid = parseId(o.uid, "--uid");
   const gid = parseId(o.gid, "--gid");
   const extraUris = (o.uri ?? []).map(parseUri);
+  if (o.admin && (dnsNames.length > 0 || extraUris.length > 0 || o.stack !== undefined)) {
+    throw badInput("--admin: an admin certificate carries only spiffe://<td>/admin/<identity>; drop --dns, --uri and --stack");
+  }
   const dir = resolve(o.out);
   await checkOutDir(dir);
   const { authority } = await ctx.authority();
-  const spiffeId = spiffeIdFor({ trustDomain: authority.trustDomain, stack: o.stack, service: o.stack ? identity : undefined, identity });
+  const spiffeId = o.admin
+    ? adminSpiffeId(authority.trustDomain, identity)
+    : spiffeIdFor({ trustDomain: authority.trustDomain, stack: o.stack, service: o.stack ? identity : undefined, identity });
   // SPIFFE: an X.509-SVID carries exactly one URI SAN of the spiffe scheme, and it is the one made from the identity.
   for (const u of extraUris) {
     if (!u.toLowerCase().startsWith("spiffe:")) continue;
@@ -111,7 +118,7 @@ export async function runIssue(ctx: CliContext, identityArg: string, o: IssueOpt
     throw badInput(`--uri: '${printable(u)}' would be a second SPIFFE ID; the certificate already carries ${spiffeId} (use --stack for /swarm/<stack>/<service>)`);
   }
   const uris = [spiffeId, ...extraUris.filter((u) => u !== spiffeId)];
-  const leaf = await issueLeaf(authority, { identity, dnsNames, uris, ttlSeconds, keyAlgorithm });
+  const leaf = await issueLeaf(authority, { identity, dnsNames, uris, ttlSeconds, keyAlgorithm, role: o.admin ? "admin" : "workload" });
 
   // Everything is prepared (written, synced, owned) under temporary names before any file takes its name; on a
   // failure nothing stays behind, not even a directory made for it.
@@ -131,7 +138,7 @@ export async function runIssue(ctx: CliContext, identityArg: string, o: IssueOpt
   }
   for (const f of prepared) await f.commit();
   ctx.logger.info(
-    { component: "ca", identity, serial: leaf.serial, fingerprint: leaf.fingerprint, notAfter: leaf.notAfter.toISOString() },
+    { component: "ca", identity, role: o.admin ? "admin" : "workload", serial: leaf.serial, fingerprint: leaf.fingerprint, notAfter: leaf.notAfter.toISOString() },
     "certificate issued",
   );
   return {

@@ -63,12 +63,13 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
     .option("--dns <names>", "DNS names, comma separated")
     .option("--uri <uri>", "extra URI SAN (repeatable); the SPIFFE ID is always added", (v: string, prev: string[] = []) => [...prev, v])
     .option("--stack <stack>", "Swarm stack of the service: SPIFFE ID /swarm/<stack>/<identity> instead of /id/<identity>")
+    .option("--admin", "an administrator's client certificate: SPIFFE ID /admin/<identity>, no DNS names (grants admin when <identity> is in api.adminIdentities)")
     .option("--ttl <duration>", "lifetime, e.g. 90m, 24h, 7d (default: leaf.ttl, 24h; at most the CA maximum)")
     .option("--key-alg <alg>", `key algorithm: ${KEY_ALGS} (default: the CA's)`)
     .option("--uid <uid>", "owner uid of tls.key (default: the current user)")
     .option("--gid <gid>", "owner gid of tls.key")
     .requiredOption("--out <dir>", "directory to write tls.crt, tls.key and ca.crt to")
-    .addHelpText("after", "\nExample:\n  swarm-mtls issue api --dns api,tasks.api --ttl 24h --out ./certs/api\n")
+    .addHelpText("after", "\nExamples:\n  swarm-mtls issue api --dns api,tasks.api --ttl 24h --out ./certs/api\n  swarm-mtls issue alice --admin --ttl 8h --out ./certs/alice\n")
     .action(async (identity: string, o: IssueOptions, cmd: Command) => {
       const ctx = context(cmd);
       printResult(await runIssue(ctx, identity, o), { json: ctx.json }, showIssue);

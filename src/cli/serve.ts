@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { FastifyInstance } from "fastify";
+import { adminSpiffeIds } from "../api/admin-auth.js";
 import { buildApiApp } from "../api/app.js";
 import { createMetrics } from "../api/metrics.js";
 import { createAuthority, sealAuthority, type Authority } from "../ca/index.js";
@@ -119,6 +120,8 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
     );
   }
 
+  // Admin by client certificate needs HTTPS; the names become this CA's admin SPIFFE IDs (/admin/<name>).
+  const adminIdentities = tlsAuthority ? adminSpiffeIds(ctx.config.api.adminIdentities, tlsAuthority.trustDomain) : ctx.config.api.adminIdentities;
   const metrics = createMetrics();
   const stopRollouts = new AbortController();
   const plane = createServingPlane({
@@ -141,7 +144,7 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
     metrics,
     logger: ctx.logger,
     adminToken,
-    adminIdentities: ctx.config.api.adminIdentities,
+    adminIdentities,
     bodyLimit: ctx.config.api.bodyLimit,
     https: apiCert ? { key: apiCert.key, cert: apiCert.cert, ca: apiCert.ca, requestCert: true, rejectUnauthorized: false } : null,
   });

@@ -1,6 +1,6 @@
 import t from "tap";
 import {
-  adminFromPeerCertificate, bearerTokenFrom, createAdminAuth, namesOfCertificate, tokenMatches, uriSansOf,
+  adminFromPeerCertificate, adminSpiffeIds, bearerTokenFrom, createAdminAuth, tokenMatches, uriSansOf,
 } from "../../../src/api/admin-auth.js";
 
 t.test("tokenMatches accepts only the exact token, whatever the lengths", async (t) => {
@@ -29,22 +29,28 @@ t.test("uriSansOf reads URI SANs as Node reports them, quoted or bare", async (t
   t.same(uriSansOf(undefined), []);
 });
 
-t.test("namesOfCertificate lists URI SANs then the CN", async (t) => {
-  t.same(namesOfCertificate({ subject: { CN: "ops-admin" } as never, subjectaltname: "URI:spiffe://td/x" }), ["spiffe://td/x", "ops-admin"]);
+t.test("adminFromPeerCertificate grants admin only to a verified certificate carrying a listed admin SPIFFE ID", async (t) => {
+  const admin = "spiffe://td/admin/ops";
+  const cert = { subject: { CN: "ops" } as never, subjectaltname: `URI:${admin}` };
+  t.equal(adminFromPeerCertificate(true, cert, [admin]), admin);
+  t.equal(adminFromPeerCertificate(false, cert, [admin]), null, "unverified chain");
+  t.equal(adminFromPeerCertificate(true, cert, ["spiffe://td/admin/other"]), null, "not a listed admin");
+  t.equal(adminFromPeerCertificate(true, cert, []), null, "no admin identities");
+  t.equal(adminFromPeerCertificate(true, null, [admin]), null, "no certificate");
+  const workload = { subject: { CN: "ops" } as never, subjectaltname: "URI:spiffe://td/swarm/ops/admin" };
+  t.equal(adminFromPeerCertificate(true, workload, ["ops", "spiffe://td/swarm/ops/admin"]), null, "never by CN, never by a workload's SPIFFE ID");
 });
 
-t.test("adminFromPeerCertificate grants admin only to a verified certificate naming an admin identity", async (t) => {
-  const cert = { subject: { CN: "ops-admin" } as never, subjectaltname: "URI:spiffe://td/swarm/ops/admin" };
-  t.equal(adminFromPeerCertificate(true, cert, ["spiffe://td/swarm/ops/admin"]), "spiffe://td/swarm/ops/admin");
-  t.equal(adminFromPeerCertificate(true, cert, ["ops-admin"]), "ops-admin", "by CN");
-  t.equal(adminFromPeerCertificate(false, cert, ["spiffe://td/swarm/ops/admin"]), null, "unverified chain");
-  t.equal(adminFromPeerCertificate(true, cert, ["spiffe://td/swarm/ops/other"]), null, "not an admin identity");
-  t.equal(adminFromPeerCertificate(true, cert, []), null, "no admin identities");
-  t.equal(adminFromPeerCertificate(true, null, ["ops-admin"]), null, "no certificate");
+t.test("adminSpiffeIds: admin names and admin IDs of this trust domain; anything else is refused naming the setting", async (t) => {
+  t.same(adminSpiffeIds(["alice", " spiffe://td/admin/bob ", "alice"], "td"), ["spiffe://td/admin/alice", "spiffe://td/admin/bob"]);
+  t.same(adminSpiffeIds([], "td"), []);
+  t.throws(() => adminSpiffeIds(["spiffe://td/swarm/ops/admin"], "td"), { code: "bad-input", message: /^api\.adminIdentities: 'spiffe:\/\/td\/swarm\/ops\/admin' is not an admin SPIFFE ID of this CA \(spiffe:\/\/td\/admin\/<name>\)/ });
+  t.throws(() => adminSpiffeIds(["spiffe://other/admin/alice"], "td"), { code: "bad-input", message: /not an admin SPIFFE ID of this CA/ });
+  t.throws(() => adminSpiffeIds(["Ops Admin"], "td"), { code: "bad-input", message: /^api\.adminIdentities: 'Ops Admin' is not an admin name/ });
 });
 
 t.test("createAdminAuth: token → 'token'; a verified admin client certificate → its identity; otherwise null", async (t) => {
-  const auth = createAdminAuth({ adminToken: "tok", adminIdentities: ["spiffe://td/admin"] });
+  const auth = createAdminAuth({ adminToken: "tok", adminIdentities: ["spiffe://td/admin/ops"] });
   const plainSocket = {};
   t.equal(auth({ headers: { authorization: "Bearer tok" }, socket: plainSocket }), "token");
   t.equal(auth({ headers: { authorization: "Bearer nope" }, socket: plainSocket }), null);
@@ -53,8 +59,8 @@ t.test("createAdminAuth: token → 'token'; a verified admin client certificate 
     authorized,
     getPeerCertificate: () => (san === null ? {} : { subject: { CN: "x" }, subjectaltname: san }),
   });
-  t.equal(auth({ headers: {}, socket: tlsSocket(true, "URI:spiffe://td/admin") }), "spiffe://td/admin");
-  t.equal(auth({ headers: {}, socket: tlsSocket(false, "URI:spiffe://td/admin") }), null);
+  t.equal(auth({ headers: {}, socket: tlsSocket(true, "URI:spiffe://td/admin/ops") }), "spiffe://td/admin/ops");
+  t.equal(auth({ headers: {}, socket: tlsSocket(false, "URI:spiffe://td/admin/ops") }), null);
   t.equal(auth({ headers: {}, socket: tlsSocket(true, "URI:spiffe://td/other") }), null);
   t.equal(auth({ headers: {}, socket: tlsSocket(true, null) }), null);
   const noToken = createAdminAuth({ adminToken: null });

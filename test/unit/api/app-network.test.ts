@@ -16,7 +16,7 @@ import { createLogger } from "../../../src/log.js";
 import { BUNDLE_PEM, FakeControlPlane } from "./fake-control-plane.js";
 
 const TOKEN = "network-test-token-5f2c";
-const ADMIN_ID = "spiffe://test.local/swarm/ops/admin";
+const ADMIN_ID = "spiffe://test.local/admin/ops";
 const quietLogger = () => createLogger({ level: "warn", pretty: false, destination: new Writable({ write: (_c, _e, cb) => cb() }) });
 
 t.test("over real HTTP: bundle, admin rotate with the token, 401 without, 413 over the limit", async (t) => {
@@ -63,9 +63,9 @@ function makeCertificates(dir: string): Record<string, string> {
     run("req", "-x509", "-new", "-key", `${name}.key`, "-subj", `/CN=${name}`, "-days", "2", "-out", `${name}.crt`,
       "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign");
   };
-  const leaf = (name: string, caName: string, ext: string) => {
+  const leaf = (name: string, caName: string, ext: string, cn = name) => {
     key(name);
-    run("req", "-new", "-key", `${name}.key`, "-subj", `/CN=${name}`, "-out", `${name}.csr`);
+    run("req", "-new", "-key", `${name}.key`, "-subj", `/CN=${cn.replace(/\//g, "\\/")}`, "-out", `${name}.csr`);
     writeFileSync(join(dir, `${name}.ext`), ext);
     run("x509", "-req", "-in", `${name}.csr`, "-CA", `${caName}.crt`, "-CAkey", `${caName}.key`, "-CAcreateserial",
       "-days", "1", "-out", `${name}.crt`, "-extfile", `${name}.ext`);
@@ -76,8 +76,10 @@ function makeCertificates(dir: string): Record<string, string> {
   leaf("admin", "test-ca", `subjectAltName=URI:${ADMIN_ID}\nextendedKeyUsage=clientAuth\n`);
   leaf("worker", "test-ca", "subjectAltName=URI:spiffe://test.local/swarm/app/worker\nextendedKeyUsage=clientAuth\n");
   leaf("impostor", "other-ca", `subjectAltName=URI:${ADMIN_ID}\nextendedKeyUsage=clientAuth\n`);
+  // A workload whose CN is the admin ID (CNs come from labels): CN matching would have made it admin.
+  leaf("cn-only", "test-ca", "subjectAltName=URI:spiffe://test.local/swarm/app/cn-only\nextendedKeyUsage=clientAuth\n", ADMIN_ID);
   const out: Record<string, string> = {};
-  for (const n of ["test-ca", "server", "admin", "worker", "impostor"]) {
+  for (const n of ["test-ca", "server", "admin", "worker", "impostor", "cn-only"]) {
     out[`${n}.crt`] = readFileSync(join(dir, `${n}.crt`), "utf8");
     out[`${n}.key`] = readFileSync(join(dir, `${n}.key`), "utf8");
   }
@@ -133,6 +135,8 @@ t.test("over real HTTPS: a verified client certificate of an admin identity gran
   t.equal(worker.status, 401, "a certificate of a non-admin identity is refused");
   const impostor = await httpsCall(port, ca, "POST", "/v1/rotate", client("impostor"));
   t.equal(impostor.status, 401, "a certificate naming the admin but issued by another CA is refused");
+  const cnOnly = await httpsCall(port, ca, "POST", "/v1/rotate", client("cn-only"));
+  t.equal(cnOnly.status, 401, "a certificate whose CN is the admin ID (not its URI SAN) is refused");
   const none = await httpsCall(port, ca, "POST", "/v1/rotate");
   t.equal(none.status, 401);
   t.match(JSON.parse(none.body), { error: { code: "unauthorized" } });
