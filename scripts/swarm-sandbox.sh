@@ -233,7 +233,9 @@ ha_network() {
   ip -n "$ns" link set lo up
   ip -n "$ns" addr replace "$(ha_ip "$n")/24" dev eth0
   ip -n "$ns" link set eth0 up
-  ip -n "$ns" route replace default via "$HA_NET.1"
+  # No default route: the nodes only ever talk to addresses on the bridge, and a registry or DNS lookup an engine
+  # tries (image digests on `service create`) fails at once instead of timing out.
+  ip -n "$ns" route del default 2>/dev/null || true
 }
 
 # Every process of node n: those in its engine's mount namespace (dockerd, containerd, shims) and their descendants
@@ -344,9 +346,16 @@ ha_up() { # managers
   local m="$1" n
   [ "$(id -u)" -eq 0 ] || die "run as root (namespaces, links, dockerd)"
   ensure_packages
-  command -v nsenter >/dev/null && command -v unshare >/dev/null || die "nsenter/unshare missing (util-linux)"
-  command -v ip >/dev/null || die "ip missing (iproute2)"
-  command -v iptables >/dev/null || die "iptables missing"
+  local need=()
+  command -v ip >/dev/null || need+=(iproute2)
+  command -v iptables >/dev/null || need+=(iptables)
+  command -v nsenter >/dev/null && command -v unshare >/dev/null || need+=(util-linux)
+  if [ "${#need[@]}" -gt 0 ]; then
+    command -v apt-get >/dev/null 2>&1 || die "missing ${need[*]} and no apt-get: install them by hand"
+    say "installing ${need[*]} (apt-get)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  fi
   mkdir -p "$HA_DIR"
   echo "$m" >"$HA_DIR/managers"
   for n in $(seq 1 "$m"); do ha_network "$n"; ha_start_engine "$n"; done

@@ -1,15 +1,28 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README and .ci/run run it:
 #   1. a real Docker engine in swarm mode (scripts/swarm-sandbox.sh up: installs docker.io on Debian if missing),
+#      and for test/ha a swarm of 3 managers beside it (scripts/swarm-sandbox.sh up --managers 3),
 #   2. the TypeScript build (the CLI under test is the built one, as users run it),
-#   3. tap over test/unit, test/integration (real swarm) and test/e2e (stack deploy),
+#   3. tap over test/unit, test/ha (3 managers: failover, quorum loss), test/integration (real swarm) and test/e2e,
 #   4. a final "N passed, N failed" line counted from the real run.
 # Pass test files or folders as arguments to run only those (the swarm is still started).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+targets=("$@")
+if [[ ${#targets[@]} -eq 0 ]]; then
+  targets=(test/unit)
+  # The HA tests start early: they run mostly on engines of their own (the 3-manager sandbox) beside the others.
+  [[ -d test/ha ]] && targets+=(test/ha)
+  [[ -d test/integration ]] && targets+=(test/integration)
+  [[ -d test/e2e ]] && targets+=(test/e2e)
+fi
+# test/ha needs the 3-manager sandbox (engines of its own, beside the host engine's single-node swarm).
+needs_ha=0
+for t in "${targets[@]}"; do [[ "${t#./}" == test/ha* ]] && needs_ha=1; done
 if [[ "${SWARM_MTLS_NO_SANDBOX:-}" != "1" ]]; then
   bash scripts/swarm-sandbox.sh up
+  if [[ "$needs_ha" == 1 ]]; then bash scripts/swarm-sandbox.sh up --managers 3; fi
 fi
 # Monitoring tests run promtool and the real Prometheus server (Debian's prometheus package ships both); the
 # completion test runs bash with bash-completion. Installed here when missing, so CI on a fresh Debian has them.
@@ -52,12 +65,6 @@ if [[ "${SWARM_MTLS_NO_SANDBOX:-}" != "1" ]]; then
   fi
 fi
 echo "== tests" >&2
-targets=("$@")
-if [[ ${#targets[@]} -eq 0 ]]; then
-  targets=(test/unit)
-  [[ -d test/integration ]] && targets+=(test/integration)
-  [[ -d test/e2e ]] && targets+=(test/e2e)
-fi
 set +e
 npx tap --reporter=tap --jobs="${TEST_JOBS:-2}" "${targets[@]}" | node scripts/tap-count.mjs
 rc=${PIPESTATUS[1]}

@@ -8,7 +8,7 @@ import { createAuthority, sealAuthority, type Authority } from "../ca/index.js";
 import { parseDuration } from "../config/duration.js";
 import { badInput, MtlsError } from "../errors.js";
 import { createServingPlane } from "../rotation/control-plane.js";
-import { debounceKeys, startReconcileLoop } from "../rotation/scheduler.js";
+import { debounceKeys, leaseRetryDelayMs, startReconcileLoop } from "../rotation/scheduler.js";
 import { ensureKekFile, readKekFile } from "../store/kek-file.js";
 import type { CliContext } from "./context.js";
 import { apiCertNames, issueApiCert, keepApiCertFresh } from "./serve-api-cert.js";
@@ -161,7 +161,24 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
     ? keepApiCertFresh({ server: app.server as unknown as { setSecureContext(o: object): void }, current: apiCert, authority: () => plane.authority() ?? tlsAuthority, dnsNames: certNames, logger: ctx.logger })
     : null;
 
-  const loop = startReconcileLoop({ cron: ctx.config.schedule.cron, maintenanceWindow: ctx.config.schedule.maintenanceWindow, logger: ctx.logger, reconcile: (r) => plane.reconcile(r) });
+  // A reconcile refused by another rotator's lease (e.g. the lease of a CA task that died with its manager) is tried
+  // again just after that lease expires, not at the next schedule: this is what bounds the failover time.
+  let leaseRetry: NodeJS.Timeout | null = null;
+  const loop = startReconcileLoop({
+    cron: ctx.config.schedule.cron,
+    maintenanceWindow: ctx.config.schedule.maintenanceWindow,
+    logger: ctx.logger,
+    reconcile: async (r) => {
+      const result = await plane.reconcile(r);
+      if (result.leaseHeldUntil === undefined || leaseRetry) return;
+      const delayMs = leaseRetryDelayMs({ heldUntil: result.leaseHeldUntil, now: new Date(), ttlMs: ctx.config.seconds.leaseTtl * 1000 });
+      log.info({ trigger: r.trigger, retryInSeconds: Math.round(delayMs / 1000) }, "reconcile refused by the lease; trying again when it expires");
+      leaseRetry = setTimeout(() => {
+        leaseRetry = null;
+        loop.request(r);
+      }, delayMs);
+    },
+  });
   loop.request({ trigger: "start" });
 
   const events = new AbortController();
@@ -184,6 +201,7 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
     stopping = true;
     log.info({ signal, graceSeconds: stopGraceMs / 1000 }, "stopping: waiting up to serve.stopGrace for the running reconcile, then releasing the lease");
     events.abort();
+    if (leaseRetry) clearTimeout(leaseRetry);
     renewal?.stop();
     // No new requests from now on; one in flight (an admin rotate) ends with the running rollout.
     const closed = app.close().catch(() => undefined);

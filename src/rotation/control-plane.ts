@@ -29,7 +29,7 @@ import { gatherFleet } from "./fleet.js";
 import { renewalTime } from "./renewal-time.js";
 import { rotate, type RotationObserver, type ServiceOutcome } from "./rollout.js";
 import { certificateMetricStates, statusRows, type CertificateMetricState, type ServiceStatusRow } from "./status-rows.js";
-import { withLease } from "./with-lease.js";
+import { LeaseHeldError, withLease } from "./with-lease.js";
 import { auditRecord, writeAudit } from "./audit-record.js";
 import { cachedCheck } from "./cached-check.js";
 import { embeddedEnvoySettings, embeddedEnvoyYaml } from "./embedded-envoy.js";
@@ -48,11 +48,21 @@ export interface ServingPlane {
   envoyBootstrap(identity: string): Promise<string>;
   signCsr(p: SignCsrInput, actor: string): Promise<SignedCsr>;
   /** One reconcile (start, schedule, event); never throws, logs instead. */
-  reconcile(p: { trigger: string; services?: string[] }): Promise<void>;
+  reconcile(p: { trigger: string; services?: string[] }): Promise<ReconcileResult>;
   /** The CA as loaded now (re-read from the store on every reconcile). */
   authority(): Authority | null;
   /** The last or running CA rotation with services done / total (swarm mode); null when none ever ran. */
   caRotation(): Promise<CaRotationStatus | null>;
+}
+
+/** How a reconcile ended, for whoever schedules the next one. */
+export interface ReconcileResult {
+  /**
+   * Set when another rotator's lease refused (part of) the reconcile: that lease's expiry as read, null when unknown.
+   * A crashed holder's lease is taken over once it expires, so the caller retries then instead of waiting for the
+   * schedule.
+   */
+  leaseHeldUntil?: Date | null;
 }
 
 export interface PlaneMetrics {
@@ -408,6 +418,7 @@ export function createServingPlane(p: PlaneCreateParams): ServingPlane {
       }
     },
     async reconcile(r) {
+      const result: ReconcileResult = {};
       try {
         const outcomes = await runRotate(r.services, false, false, r.trigger);
         const failed = outcomes.filter((o) => o.result === "failed" || o.result === "invalid");
@@ -416,15 +427,20 @@ export function createServingPlane(p: PlaneCreateParams): ServingPlane {
         p.metrics.reconcileFinished(failed.length === 0 ? "ok" : "failed", new Date());
         log.info({ trigger: r.trigger, services: outcomes.length, changed: outcomes.filter((o) => o.result === "rotated" || o.result === "reattached").length, failed: failed.length }, "reconcile done");
         await advanceCaRotation(r.trigger).catch((e: unknown) => {
-          if (e instanceof MtlsError && e.code === "lease-held") log.info({ trigger: r.trigger }, e.message);
-          else log.warn({ trigger: r.trigger, err: (e as Error).message }, "CA rotation step did not finish; retried on the next reconcile");
+          if (e instanceof MtlsError && e.code === "lease-held") {
+            log.info({ trigger: r.trigger }, e.message);
+            result.leaseHeldUntil = e instanceof LeaseHeldError ? e.heldUntil : null;
+          } else log.warn({ trigger: r.trigger, err: (e as Error).message }, "CA rotation step did not finish; retried on the next reconcile");
         });
       } catch (e) {
         const leaseHeld = e instanceof MtlsError && e.code === "lease-held";
         p.metrics.reconcileFinished(leaseHeld ? "lease-held" : "failed", new Date());
-        if (leaseHeld) log.info({ trigger: r.trigger }, (e as Error).message);
-        else log.error({ trigger: r.trigger, err: (e as Error).message }, "reconcile failed");
+        if (leaseHeld) {
+          log.info({ trigger: r.trigger }, (e as Error).message);
+          result.leaseHeldUntil = e instanceof LeaseHeldError ? e.heldUntil : null;
+        } else log.error({ trigger: r.trigger, err: (e as Error).message }, "reconcile failed");
       }
+      return result;
     },
   };
 }

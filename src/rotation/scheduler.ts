@@ -84,6 +84,19 @@ export function startReconcileLoop(p: ReconcileLoopParams): { request(r: Reconci
   };
 }
 
+/**
+ * When to try again after a reconcile was refused by another rotator's lease: just after that lease expires (a
+ * crashed holder's lease is taken over then; a live holder renews it and we are refused again, at most once per TTL),
+ * at least `minMs` from now and at most the lease TTL (an expiry far away, e.g. hand-edited, is re-read then). An
+ * unknown expiry (the lease was gone when read) retries after `minMs`. Pure: the clock is a parameter.
+ */
+export function leaseRetryDelayMs(p: { heldUntil: Date | null; now: Date; ttlMs: number; marginMs?: number; minMs?: number }): number {
+  const minMs = p.minMs ?? 1000;
+  if (p.heldUntil === null || Number.isNaN(p.heldUntil.getTime())) return minMs;
+  const wait = p.heldUntil.getTime() - p.now.getTime() + (p.marginMs ?? 1000);
+  return Math.min(Math.max(wait, minMs), Math.max(p.ttlMs, minMs));
+}
+
 /** Debounces per key: `fire(keys)` runs `delayMs` after the last `push` of a burst, with every key pushed. */
 export function debounceKeys(delayMs: number, fire: (keys: string[]) => void): { push(key: string): void; cancel(): void } {
   const keys = new Set<string>();

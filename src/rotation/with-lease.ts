@@ -5,6 +5,16 @@ import type { Logger } from "../log.js";
 import { acquireLease, readLease } from "../swarm/lease.js";
 import type { Swarm } from "../swarm/swarm.js";
 
+/** Refused because another rotator holds a live lease; `heldUntil` is its expiry as read (null: unknown). */
+export class LeaseHeldError extends MtlsError {
+  constructor(
+    message: string,
+    readonly heldUntil: Date | null,
+  ) {
+    super("lease-held", message);
+  }
+}
+
 export interface LeaseRunParams {
   ttlSeconds: number;
   /** Lease name; default mtls.lock. */
@@ -16,8 +26,8 @@ export interface LeaseRunParams {
 
 /**
  * Runs `work` while holding the rotation lease, renewing it every third of its lifetime. When someone else holds
- * it, fails at once with MtlsError("lease-held") naming the holder. If the lease is lost mid-run, the signal given
- * to `work` aborts.
+ * it, fails at once with a LeaseHeldError (code "lease-held") naming the holder and its expiry. If the lease is lost
+ * mid-run, the signal given to `work` aborts.
  */
 export async function withLease<T>(swarm: Swarm, p: LeaseRunParams, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const owner = p.owner ?? `${hostname()}:${process.pid}`;
@@ -25,7 +35,7 @@ export async function withLease<T>(swarm: Swarm, p: LeaseRunParams, work: (signa
   if (!lease) {
     const held = await readLease(swarm, { name: p.name });
     const who = held ? `held by ${held.owner} until ${held.expiresAt.toISOString()}` : "held";
-    throw new MtlsError("lease-held", `another rotation is running (lease ${p.name ?? "mtls.lock"} ${who}); try again when it finishes`);
+    throw new LeaseHeldError(`another rotation is running (lease ${p.name ?? "mtls.lock"} ${who}); try again when it finishes`, held?.expiresAt ?? null);
   }
   const ac = new AbortController();
   // Every rollout in flight listens on this one signal (up to --concurrency 64): no leak warning for that.

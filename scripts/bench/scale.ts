@@ -1,0 +1,208 @@
+/**
+ * Control-plane scale: N opted-in services with `replicas: 0` (Raft writes, no containers) rotated through the real
+ * `serve` (child process, its admin API's forced cycle), against the floor of the same work done with bare Engine-API
+ * calls in the same run (per service: 2 new secrets + 1 spec update, 20 in flight, then the superseded secrets
+ * removed). For each size: wall time, per-service cost, Docker objects created and pruned, serve's peak RSS, and how
+ * the status routes answered during the cycle. Removes everything it made, also on Ctrl-C.
+ *
+ * Run: npm run bench:scale -- [--sizes 100,1000,3000] [--raised 32]
+ * The engine is DOCKER_HOST, by default the 3-manager sandbox's node 1 (scripts/swarm-sandbox.sh up --managers 3)
+ * when it is up, else the local engine: so that thousands of services never load the swarm other tests share.
+ * It makes a CA of its own there (names mtls.bench-<tag>.*), removed at the end.
+ */
+import "reflect-metadata";
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createCliContext } from "../../src/cli/context.js";
+import { LABEL } from "../../src/swarm/managed-labels.js";
+import type { ServiceSpec } from "../../src/swarm/docker-types.js";
+import type { Swarm } from "../../src/swarm/swarm.js";
+import { BENCH_IMAGE, REPO } from "./bench-fleet.js";
+import { arg, loadAverage, positiveInt, printTable, quantile, runMain, sec } from "./bench-kit.js";
+import { startServeChild, type ServeChild } from "./serve-child.js";
+
+const HA_SOCKET = "/var/lib/swarm-mtls-ha/m1/docker.sock";
+const FLOOR_IN_FLIGHT = 20;
+
+/** Runs `work` over `items` with at most `n` in flight. */
+async function pool<T>(items: readonly T[], n: number, work: (x: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
+    while (next < items.length) await work(items[next++] as T);
+  }));
+}
+
+function zeroReplicaSpec(name: string, prefix: string): ServiceSpec {
+  return {
+    Name: name,
+    Labels: { [`${prefix}enable`]: "true" },
+    TaskTemplate: { ContainerSpec: { Image: BENCH_IMAGE, Args: ["sleep", "3600"] } },
+    Mode: { Replicated: { Replicas: 0 } },
+  };
+}
+
+/** Managed secrets of the run's services (by identity label). */
+async function managedCount(swarm: Swarm, names: Set<string>): Promise<number> {
+  return (await swarm.listSecrets({ label: [`${LABEL.managed}=true`] })).filter((s) => names.has(s.labels[LABEL.identity] ?? "")).length;
+}
+
+interface CycleFigures {
+  label: string;
+  wallMs: number;
+  created: number;
+  pruned: number;
+  peakRssMb: number;
+  probes: { ok: number; failed: number; p90Ms: number; maxMs: number };
+  outcomes: Record<string, number>;
+}
+
+/** One forced cycle through serve's admin API, with RSS and the status routes sampled while it runs. */
+async function forcedCycle(label: string, serve: ServeChild, swarm: Swarm, names: Set<string>, before: number): Promise<CycleFigures> {
+  let peak = serve.rssBytes() ?? 0;
+  const latencies: number[] = [];
+  let failed = 0;
+  let done = false;
+  const sampler = (async () => {
+    while (!done) {
+      peak = Math.max(peak, serve.rssBytes() ?? 0);
+      const t0 = Date.now();
+      const r = await serve.call("GET", "/readyz").catch(() => ({ status: 0 }));
+      if (r.status === 200) latencies.push(Date.now() - t0);
+      else failed++;
+      await new Promise((res) => setTimeout(res, 250));
+    }
+  })();
+  const t0 = Date.now();
+  const r = await serve.call("POST", "/v1/rotate", { force: true });
+  const wallMs = Date.now() - t0;
+  done = true;
+  await sampler;
+  if (r.status !== 200) throw new Error(`${label}: POST /v1/rotate answered ${r.status}: ${r.text.slice(0, 300)}`);
+  const outcomes: Record<string, number> = {};
+  for (const o of JSON.parse(r.text).outcomes as { action: string }[]) outcomes[o.action] = (outcomes[o.action] ?? 0) + 1;
+  const after = await managedCount(swarm, names);
+  const created = 2 * (outcomes.rotated ?? 0);
+  return {
+    label, wallMs, created, pruned: before + created - after, peakRssMb: peak / 2 ** 20,
+    probes: { ok: latencies.length, failed, p90Ms: quantile(latencies, 0.9), maxMs: Math.max(0, ...latencies) },
+    outcomes,
+  };
+}
+
+/** The floor: the same Docker work with bare calls (2 secrets + 1 spec update per service, then the old ones removed). */
+async function floorCycle(swarm: Swarm, names: string[], round: number, tag: string): Promise<number> {
+  const t0 = Date.now();
+  const superseded: string[] = [];
+  await pool(names, FLOOR_IN_FLIGHT, async (name) => {
+    const s = await swarm.inspectService(name);
+    const ids = await Promise.all(["c", "k"].map((k) => swarm.createSecret({ name: `floor-${tag}-${name}-${k}-${round}`, data: Buffer.from(randomBytes(700).toString("base64")), labels: { "io.swarm-mtls.bench": tag } })));
+    const spec = structuredClone(s.spec) as ServiceSpec;
+    const container = (spec.TaskTemplate ??= {}).ContainerSpec ?? {};
+    const refs = (container.Secrets ?? []).filter((r) => {
+      const old = r.SecretName?.startsWith(`floor-${tag}-`);
+      if (old && r.SecretID) superseded.push(r.SecretID);
+      return !old;
+    });
+    ids.forEach((id, i) => refs.push({ SecretID: id, SecretName: `floor-${tag}-${name}-${i ? "k" : "c"}-${round}`, File: { Name: `floor-${i}`, UID: "0", GID: "0", Mode: 0o400 } }));
+    spec.TaskTemplate.ContainerSpec = { ...container, Secrets: refs };
+    await swarm.updateService(s.id, s.version, spec);
+  });
+  await pool(superseded, FLOOR_IN_FLIGHT, (id) => swarm.removeSecret(id));
+  return Date.now() - t0;
+}
+
+async function main(): Promise<void> {
+  const sizes = (arg("--sizes") ?? "100,1000,3000").split(",").map((x) => Number(x));
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error("--sizes: whole numbers ≥ 1, comma-separated");
+  const raised = positiveInt("--raised", 32);
+  const dockerHost = process.env.DOCKER_HOST ?? (existsSync(HA_SOCKET) ? `unix://${HA_SOCKET}` : "unix:///var/run/docker.sock");
+  const tag = randomBytes(3).toString("hex");
+  const dir = mkdtempSync(join(tmpdir(), "bench-scale-"));
+  const prefix = `z${tag}.`;
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DOCKER_HOST: dockerHost,
+    SWARM_MTLS_STORE: "swarm",
+    SWARM_MTLS_KEK_FILE: join(dir, "kek"),
+    SWARM_MTLS_CA_STATE_NAME: `mtls.bench-${tag}.ca-state`,
+    SWARM_MTLS_KEK_SECRET_NAME: `swarm-mtls-kek-bench-${tag}`,
+    SWARM_MTLS_LABEL_PREFIX: prefix,
+    SWARM_MTLS_ROTATION_LEASE_NAME: `mtls.lock.bench-${tag}`,
+    SWARM_MTLS_SCHEDULE_CRON: "0 0 1 1 *",
+    SWARM_MTLS_LOG_LEVEL: "info",
+  };
+  const cli = join(REPO, "dist/src/cli/main.js");
+  execFileSync(process.execPath, [cli, "init", "--store", "swarm", "--kek-file", join(dir, "kek"), "--trust-domain", "bench.test"], { env, stdio: ["ignore", "ignore", "inherit"] });
+  const ctx = createCliContext({ global: {}, env });
+  const swarm = await ctx.swarm();
+  console.error(`engine ${dockerHost}; CA mtls.bench-${tag}; sizes ${sizes.join(", ")}`);
+
+  const rows: string[][] = [];
+  const notes: string[] = [];
+  let serve: ServeChild | null = null;
+  const made: string[] = [];
+  const cleanup = async () => {
+    await serve?.stop(30_000).catch(() => undefined);
+    const ids = (await swarm.listServices()).filter((s) => s.name.startsWith(`scale-${tag}-`)).map((s) => s.id);
+    await pool(ids, FLOOR_IN_FLIGHT, (id) => swarm.removeService(id).catch(() => undefined));
+    const secrets = (await swarm.listSecrets()).filter((s) => s.name.includes(tag) || (s.labels[LABEL.identity] ?? "").startsWith(`scale-${tag}-`) || s.labels["io.swarm-mtls.bench"] === tag);
+    await pool(secrets.map((s) => s.id), FLOOR_IN_FLIGHT, (id) => swarm.removeSecret(id).catch(() => undefined));
+    const configs = (await swarm.listConfigs()).filter((c) => c.name.includes(tag));
+    await pool(configs.map((c) => c.id), FLOOR_IN_FLIGHT, (id) => swarm.removeConfig(id).catch(() => undefined));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.on("SIGINT", () => {
+    console.error("interrupted: removing what the benchmark made");
+    void cleanup().finally(() => process.exit(130));
+  });
+
+  try {
+    for (const n of sizes) {
+      const names = Array.from({ length: n }, (_, i) => `scale-${tag}-${n}-${String(i + 1).padStart(4, "0")}`);
+      const nameSet = new Set(names);
+      let t0 = Date.now();
+      await pool(names, FLOOR_IN_FLIGHT, async (name) => void made.push(await swarm.createService(zeroReplicaSpec(name, prefix))));
+      console.error(`${n}: services created in ${sec(Date.now() - t0)} s; starting serve (its start-up reconcile issues generation 1) …`);
+
+      t0 = Date.now();
+      serve = await startServeChild({ repo: REPO, env }, 120_000);
+      await serve.waitForLine((l) => l.msg === "reconcile done" || l.msg === "reconcile failed", 3_600_000);
+      const initialMs = Date.now() - t0;
+      const cycles: CycleFigures[] = [];
+      let before = await managedCount(swarm, nameSet);
+      cycles.push(await forcedCycle(`forced, concurrency ${ctx.config.rotation.concurrency} (default)`, serve, swarm, nameSet, before));
+      await serve.stop(60_000);
+      serve = await startServeChild({ repo: REPO, env: { ...env, SWARM_MTLS_ROTATION_CONCURRENCY: String(raised) } }, 120_000);
+      await serve.waitForLine((l) => l.msg === "reconcile done" || l.msg === "reconcile failed", 3_600_000);
+      before = await managedCount(swarm, nameSet);
+      cycles.push(await forcedCycle(`forced, concurrency ${raised}`, serve, swarm, nameSet, before));
+      await serve.stop(60_000);
+      serve = null;
+
+      // The floor on the same services, twice: the second round also removes the first round's secrets.
+      await floorCycle(swarm, names, 1, tag);
+      const floorMs = await floorCycle(swarm, names, 2, tag);
+
+      console.error(`${n}: initial issue ${sec(initialMs)} s; cycles ${cycles.map((c) => `${sec(c.wallMs)} s`).join(", ")}; floor ${sec(floorMs)} s`);
+      rows.push([String(n), "serve start-up (issue v1)", sec(initialMs), ((initialMs / n) * 1000).toFixed(0), "-", "-", "-", "-", "-"]);
+      for (const c of cycles) {
+        rows.push([String(n), c.label, sec(c.wallMs), ((c.wallMs / n) * 1000).toFixed(0), (c.wallMs / floorMs).toFixed(1), String(c.created), String(c.pruned), c.peakRssMb.toFixed(0), `${c.probes.ok} ok / ${c.probes.failed} failed, p90 ${c.probes.p90Ms} ms`]);
+        if ((c.outcomes.failed ?? 0) > 0) notes.push(`${n}, ${c.label}: ${c.outcomes.failed} failed`);
+      }
+      rows.push([String(n), `bare Engine API floor (${FLOOR_IN_FLIGHT} in flight)`, sec(floorMs), ((floorMs / n) * 1000).toFixed(0), "1.0", String(2 * n), String(2 * n), "-", "-"]);
+      // Services go before the next size, so that each size is measured on its own.
+      await pool(names, FLOOR_IN_FLIGHT, (name) => swarm.removeService(name).catch(() => undefined));
+    }
+  } finally {
+    await cleanup();
+  }
+  console.log(`\ncontrol-plane scale: zero-replica opted-in services, engine ${dockerHost}; node ${process.version}; load average ${loadAverage()}`);
+  printTable(["services", "run", "wall s", "ms/service", "× floor", "secrets created", "pruned", "serve peak RSS MB", "/readyz during the cycle"], rows, 2);
+  for (const x of notes) console.log(`  ${x}`);
+  if (notes.length) process.exitCode = 1;
+}
+
+runMain("bench:scale", main);

@@ -1,0 +1,166 @@
+/**
+ * High availability on a real 3-manager swarm (scripts/swarm-sandbox.sh up --managers 3: three engines on this
+ * machine, each in namespaces of its own). The CA is config/swarm-mtls.stack.yml as operators deploy it; the kills
+ * are real: every process of a node (engine, containerd, containers) gets SIGKILL.
+ *
+ *   1. The manager running the CA dies in the middle of a forced rotation of six services. Swarm reschedules the CA
+ *      on another manager; its API answers there; it takes the dead task's lease over once that expires and
+ *      reconciles. Afterwards every service runs a valid certificate of this CA, none was rotated twice from one
+ *      generation (at most v2 after one forced rotation from v1), no generation newer than the attached one is left
+ *      (no orphan secrets) and at most one previous generation is kept. The time from the kill to the API answering
+ *      and to the first successful reconcile is printed (no threshold: README, HA and failure modes).
+ *   2. Quorum lost: the two managers not running the CA are killed. `serve` reports not ready (503 with a reason),
+ *      refuses an admin rotation without changing anything, and keeps running (same container, no restart). When
+ *      the managers come back it is ready again and a forced rotation goes through.
+ *
+ * The steps depend on each other (one swarm, one CA), so they run in order in this one file.
+ */
+import t from "tap";
+import { until } from "../helpers/swarm-test.js";
+import { API_PORT, generationOf, HaWorld, hasQuorum, NODES, nodeIp, requireHaSwarm, sandbox, type NodeIndex } from "./fixtures/ha-world.js";
+
+await requireHaSwarm();
+const w = new HaWorld();
+const WORKLOADS = 6;
+
+t.teardown(async () => {
+  // Nodes a failed step left dead come back first, so that the swarm is whole for the next run.
+  for (const n of [...w.down]) await sandbox("start-node", String(n)).then(() => w.down.delete(n)).catch(() => undefined);
+  await w.cleanup();
+});
+
+await t.test("setup: the production CA stack and six opted-in services on generation 1", async (t) => {
+  await w.wipeLeftovers();
+  await w.images();
+  await w.initCa();
+  await w.deployCa();
+  for (let i = 1; i <= WORKLOADS; i++) await w.createWorkload(`${w.stack}-w${i}`, 2);
+  const ca = await w.caNode();
+  const ready = await until(`the CA's /readyz on m${ca.node}`, 300_000, async () => {
+    const r = await w.api(ca.node, "GET", "/readyz");
+    return r.status === 200 ? r.json : undefined;
+  }, 1000);
+  t.same(ready, { ready: true }, `the CA answers on m${ca.node} (${nodeIp(ca.node)}:${API_PORT}), verified against its root`);
+  for (const s of w.workloads) {
+    const gen = await until(`${s} at rest on its first certificate`, 600_000, () => w.settled(s), 1000);
+    t.equal(gen, 1, `${s} runs generation 1`);
+  }
+});
+
+await t.test("the CA's manager dies mid-rollout: the CA moves, takes the lease over and finishes", async (t) => {
+  const ca = await w.caNode();
+  t.comment(`CA on m${ca.node}; forced rotation of ${WORKLOADS} services through its API`);
+  // Fire and forget: the answer never comes (its server dies).
+  void w.api(ca.node, "POST", "/v1/rotate", { force: true }, 600_000).catch(() => undefined);
+  // Kill once a rollout is really in flight: a service's spec references generation 2 and Docker is replacing tasks.
+  await until("a rollout to generation 2 in flight", 300_000, async () => {
+    for (const s of w.workloads) if ((await w.attached(s)) === 2 && (await w.updating(s))) return true;
+    return undefined;
+  }, 200);
+  const killedAt = Date.now();
+  await sandbox("kill-node", String(ca.node));
+  w.down.add(ca.node);
+  t.comment(`killed m${ca.node} (engine, containerd, containers) at ${new Date(killedAt).toISOString()}`);
+
+  // The API is probed on the surviving managers straight away (not after the docker CLI found the new task): the
+  // time it first answers is when it answers.
+  const survivors = NODES.filter((n) => n !== ca.node);
+  const api = await until("the API answering on a surviving manager", 600_000, async () => {
+    const answers = await Promise.all(survivors.map((n) => w.api(n, "GET", "/healthz", undefined, 3000).then((r) => (r.status === 200 ? n : null), () => null)));
+    const n = answers.find((x) => x !== null);
+    return n ? { node: n, at: Date.now() } : undefined;
+  }, 500);
+  const moved = await w.caNode(600_000);
+  t.not(moved.node, ca.node, `the CA task runs on another manager (m${moved.node})`);
+  t.equal(api.node, moved.node, `the API answers on that manager (${nodeIp(moved.node)}:${API_PORT})`);
+  const reconciledAt = await until(`a successful reconcile by the moved CA`, 600_000, async () => {
+    const ts = await w.lastReconcile(moved.node);
+    return ts * 1000 > killedAt ? ts * 1000 : undefined;
+  }, 500);
+  const rescheduledAt = Date.parse((await w.docker("inspect", "--type", "task", "--format", "{{.CreatedAt}}", moved.task)).trim().replace(/ \+0000 UTC$/, "Z").replace(" ", "T"));
+  const after = (at: number): string => `${((at - killedAt) / 1000).toFixed(1)} s`;
+  t.comment(`failover after the kill: Swarm created the new CA task ${after(rescheduledAt)}, the API answered ${after(api.at)}, first successful reconcile ${after(reconciledAt)}`);
+  t.pass(`failover measured: task rescheduled ${after(rescheduledAt)}, API ${after(api.at)}, reconcile ${after(reconciledAt)}`);
+
+  // While the dead node is away: every service runs as many tasks as it wants, each with a valid certificate.
+  for (const s of w.workloads) {
+    const certs = await until(`${s} running all its replicas elsewhere`, 600_000, () => w.servedCertificates(s), 1000);
+    const bad = certs.filter((c) => c.problem !== null);
+    t.same(bad.map((c) => c.problem), [], `${s}: each of its ${certs.length} running tasks holds a valid certificate of this CA (generations ${[...new Set(certs.map((c) => c.generation))].join(",")})`);
+  }
+  t.same((await w.api(moved.node, "GET", "/readyz")).json, { ready: true }, "the moved CA is ready");
+
+  // An update whose new task Swarm had placed on the dead node stays "updating" until that node reports again (a
+  // Swarm behaviour): the node comes back, as an operator would bring it, and every rollout then completes or is
+  // rolled back by Docker (the CA then attaches the new generation again, without issuing).
+  await sandbox("start-node", String(ca.node));
+  w.down.delete(ca.node);
+  t.ok(await hasQuorum(ca.node), `m${ca.node} rejoined as a manager`);
+  for (const s of w.workloads) {
+    const gen = await until(`${s} at rest after the failover`, 600_000, () => w.settled(s), 1000);
+    const gens = [...new Set((await w.secretsOf(s)).map((x) => generationOf(x.Spec.Name)))].sort((a, b) => a - b);
+    t.ok(gen === 1 || gen === 2, `${s} runs generation ${gen}: never rotated twice from one generation`);
+    t.equal(Math.max(...gens), gen, `${s}: no generation newer than the attached one is left (${gens.join(",")})`);
+    t.ok(gens.every((g) => g === gen || g === gen - 1), `${s}: at most the previous generation is kept besides it (${gens.join(",")})`);
+    const certs = await w.servedCertificates(s);
+    t.same(certs?.map((c) => c.problem ?? c.generation), certs?.map(() => gen), `${s}: every task holds generation ${gen}'s valid certificate`);
+  }
+});
+
+await t.test("quorum lost (2 of 3 managers killed): not ready, changes nothing, no restart; carries on after", async (t) => {
+  const ca = await w.caNode();
+  const others = NODES.filter((n) => n !== ca.node);
+  // Nothing moves before the kill: every service at rest, so that the objects compared below are stable.
+  for (const s of w.workloads) await until(`${s} at rest`, 600_000, () => w.settled(s), 1000);
+  const before = await w.objects();
+  t.comment(`CA on m${ca.node} (container ${ca.container.slice(0, 12)}); killing ${others.map((n) => `m${n}`).join(" and ")}`);
+  for (const n of others) {
+    await sandbox("kill-node", String(n));
+    w.down.add(n);
+  }
+  // The survivor notices within Raft's election timeout that it has no leader.
+  t.ok(await until(`m${ca.node} losing quorum`, 300_000, async () => ((await hasQuorum(ca.node)) ? undefined : true), 2000), `m${ca.node} has no quorum`);
+
+  const notReady = await until("/readyz reporting not ready", 300_000, async () => {
+    const r = await w.api(ca.node, "GET", "/readyz", undefined, 120_000);
+    return r.status === 503 ? r.json : undefined;
+  }, 2000);
+  t.equal(notReady.ready, false, `serve reports not ready: ${notReady.reason}`);
+  t.ok(typeof notReady.reason === "string" && notReady.reason.length > 0, "with a reason");
+  t.equal((await w.api(ca.node, "GET", "/healthz")).status, 200, "it is alive (liveness stays 200: no restart is wanted)");
+  const refused = await w.api(ca.node, "POST", "/v1/rotate", { force: true }, 600_000);
+  t.ok(refused.status >= 400, `an admin rotation is refused while quorum is lost (HTTP ${refused.status})`);
+  // Well past the healthcheck's window (4 x 15 s): a crash or a failed probe would have replaced the container.
+  await new Promise((r) => setTimeout(r, 75_000));
+  const running = (await w.docker("ps", "-q", "--no-trunc", "--filter", `id=${ca.container}`, "--filter", "status=running")).trim();
+  t.equal(running, ca.container, "the CA container is the same one, still running (no crash loop)");
+
+  for (const n of others) {
+    await sandbox("start-node", String(n));
+    w.down.delete(n);
+  }
+  await until(`quorum back on m${ca.node}`, 300_000, async () => ((await hasQuorum(ca.node)) ? true : undefined), 1000);
+  const ready = await until("/readyz ready again", 300_000, async () => {
+    const r = await w.api(ca.node, "GET", "/readyz", undefined, 120_000);
+    return r.status === 200 ? r.json : undefined;
+  }, 2000);
+  t.same(ready, { ready: true }, "ready again once the managers are back");
+  t.same(await w.objects(), before, "no secret or config was created or removed while quorum was lost");
+  const again = await w.caNode();
+  t.equal(again.container, ca.container, "the same CA container carried on");
+
+  const target = w.workloads[0] as string;
+  const genBefore = (await w.attached(target)) as number;
+  const rotated = await until(`a forced rotation of ${target} through the API`, 600_000, async () => {
+    const r = await w.api(ca.node, "POST", `/v1/services/${target}/rotate`, { force: true }, 600_000);
+    return r.status === 409 ? undefined : r; // a reconcile of its own may hold the lease for a moment
+  }, 2000);
+  t.equal(rotated.status, 200, `the rotation goes through (${rotated.text.slice(0, 200)})`);
+  const genAfter = await until(`${target} at rest on a new generation`, 600_000, async () => {
+    const g = await w.settled(target);
+    return g !== undefined && g > genBefore ? g : undefined;
+  }, 1000);
+  t.equal(genAfter, genBefore + 1, `${target} moved from generation ${genBefore} to ${genAfter}`);
+  const certs = await w.servedCertificates(target);
+  t.same(certs?.map((c) => c.problem ?? c.generation), certs?.map(() => genAfter), `${target}: its tasks hold the new generation's valid certificate`);
+});
