@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // `npm start`: build if needed, then run `swarm-mtls serve` (extra arguments are passed on: npm start -- --listen ...).
-// With no reachable swarm manager it runs the embedded mode on the file store ./data (CA created on first start).
+// With no reachable swarm manager it runs the embedded mode on the file store ./data (CA created on first start); on
+// a manager the first run is `npm start -- --init --trust-domain D`. serve's advice says `npm start -- …` when it
+// runs under npm start (npm sets npm_lifecycle_event=start, see src/cli/invocation.ts).
 import { spawnSync, spawn } from "node:child_process";
 import { existsSync, statSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";

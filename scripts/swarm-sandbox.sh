@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # swarm-sandbox.sh — a single-node Docker Swarm for integration tests, without any image registry.
 #
-#   scripts/swarm-sandbox.sh up       install docker.io + busybox-static (Debian) if missing, start dockerd if no
+#   scripts/swarm-sandbox.sh up       install docker.io + busybox-static + openssl + curl (Debian) if missing, start dockerd if no
 #                                     daemon answers, `docker swarm init`, import the busybox test image. Idempotent.
 #   scripts/swarm-sandbox.sh down     leave the swarm and stop dockerd, but only what `up` started (marker files).
 #   scripts/swarm-sandbox.sh status   engine version, swarm state, test image presence.
@@ -51,6 +51,9 @@ ensure_packages() {
   if ! { [ -x /bin/busybox ] && file_is_static /bin/busybox; } && ! { [ -x /usr/bin/busybox ] && file_is_static /usr/bin/busybox; }; then
     missing+=(busybox-static)
   fi
+  # The tests check certificates with openssl, and follow the README's commands (curl, openssl) as typed.
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  command -v curl >/dev/null 2>&1 || missing+=(curl)
   if [ "${#missing[@]}" -eq 0 ]; then return 0; fi
   command -v apt-get >/dev/null 2>&1 || die "missing ${missing[*]} and no apt-get: install Docker and busybox by hand"
   say "installing ${missing[*]} (apt-get)"

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Authority } from "../ca/index.js";
 import { loadConfig, type Config } from "../config/load-config.js";
@@ -11,6 +12,7 @@ import { openSwarmStore } from "../store/swarm-store.js";
 import { connectSwarm } from "../swarm/docker-client.js";
 import { dockerConnectionFromEnv } from "../swarm/docker-connection.js";
 import type { Swarm } from "../swarm/swarm.js";
+import { cliInvocation, initAdvice, swarmMtlsOnPath, type CliInvocation } from "./invocation.js";
 
 /** Options every command accepts (see main.ts). */
 export interface GlobalOptions {
@@ -27,9 +29,13 @@ export interface CliContext {
   logger: Logger;
   json: boolean;
   env: Record<string, string | undefined>;
+  /** How this process was run, for advice that runs as typed. */
+  cli: CliInvocation;
+  /** The command that creates a CA here (see initAdvice), with the --config/--store/--kek-file the operator gave. */
+  initAdvice(p?: { serve?: boolean }): string;
   /** Opens the configured store (resolving `auto`). */
   store(): Promise<CaStore>;
-  /** The key-encryption key file in use: --kek-file, SWARM_MTLS_KEK_FILE, kekFile in config, or the store's default. */
+  /** The key-encryption key file in use: --kek-file, SWARM_MTLS_KEK_FILE, kekFile in config, else see kekFileFor. */
   kekFile(store: CaStore): string;
   /** Opens the CA from the store with the key-encryption key. */
   authority(): Promise<{ authority: Authority; store: CaStore }>;
@@ -45,6 +51,23 @@ export interface CliContextCreateParams {
   /** Log level when neither --log-level nor SWARM_MTLS_LOG_LEVEL nor the config file sets one; default "warn"
    * for one-shot commands (their output is the result; audit lines still go out at warn and above in serve). */
   defaultLogLevel?: string;
+  /** process.argv[1] and process.cwd() unless given (tests). */
+  argv1?: string;
+  cwd?: string;
+}
+
+/** Where the swarm store's key-encryption key file is when none is configured, relative to the working directory. */
+export const SWARM_KEK_FALLBACK = "data/kek";
+
+/**
+ * The key-encryption key file when none is configured: the file store's DIR/kek; in swarm mode the mounted secret
+ * (/run/secrets/<kekSecretName>, inside the CA service) when it is there, else ./data/kek, where `serve --init` and
+ * `init` create it on a manager. Pure.
+ */
+export function kekFileFor(p: { configured: string; swarm: boolean; storeDefault: string; storeDefaultExists: boolean; cwd: string }): string {
+  if (p.configured) return resolve(p.cwd, p.configured);
+  if (!p.swarm || p.storeDefaultExists) return p.storeDefault;
+  return resolve(p.cwd, SWARM_KEK_FALLBACK);
 }
 
 export function createCliContext(p: CliContextCreateParams): CliContext {
@@ -71,22 +94,32 @@ export function createCliContext(p: CliContextCreateParams): CliContext {
     })();
     return swarmPromise;
   };
+  const cwd = p.cwd ?? process.cwd();
+  const argv1 = p.argv1 ?? process.argv[1];
+  const cli = cliInvocation({ argv1, cwd, env: p.env, onPath: swarmMtlsOnPath(argv1, p.env.PATH) });
+  const givenFlags = [
+    ...(p.global.config ? ["--config", p.global.config] : []),
+    ...(p.global.store ? ["--store", p.global.store] : []),
+    ...(p.global.kekFile ? ["--kek-file", p.global.kekFile] : []),
+  ];
   const ctx: CliContext = {
     config,
     logger,
     json: p.global.json === true,
     env: p.env,
+    cli,
+    initAdvice: (o = {}) => initAdvice(cli, { serve: o.serve === true, flags: givenFlags }),
     store() {
       storePromise ??= (async () => {
         const spec = config.store;
-        if (spec.startsWith("file:")) return openFileStore(resolve(spec.slice("file:".length)));
+        if (spec.startsWith("file:")) return openFileStore(resolve(cwd, spec.slice("file:".length)));
         const swarm = await probeSwarm();
         if (swarm) return openSwarmStore(swarm, { caStateName: config.caStateName, kekSecretName: config.kekSecretName });
         if (spec === "swarm") {
           throw new MtlsError("docker", "store swarm: no swarm manager reachable (is this a manager node? is /var/run/docker.sock mounted or DOCKER_HOST set?)");
         }
         logger.debug({ component: "cli" }, "no swarm manager reachable; using the file store ./data");
-        return openFileStore(resolve("data"));
+        return openFileStore(resolve(cwd, "data"));
       })();
       return storePromise;
     },
@@ -98,14 +131,21 @@ export function createCliContext(p: CliContextCreateParams): CliContext {
       return swarm;
     },
     kekFile(store) {
-      return config.kekFile ? resolve(config.kekFile) : store.defaultKekFile();
+      const storeDefault = store.defaultKekFile();
+      const swarm = store.location === "swarm";
+      return kekFileFor({ configured: config.kekFile, swarm, storeDefault, storeDefaultExists: swarm && existsSync(storeDefault), cwd });
     },
     async authority() {
       const store = await ctx.store();
       if ((await store.readCaState()) === null) {
-        throw new MtlsError("no-ca", `no CA in ${store.location}: run \`swarm-mtls init --trust-domain example.org\` first`);
+        throw new MtlsError("no-ca", `no CA in ${store.location}: create one with \`${ctx.initAdvice()}\``);
       }
-      const kek = await readKekFile(ctx.kekFile(store));
+      const kekFile = ctx.kekFile(store);
+      if (!existsSync(kekFile)) {
+        const where = store.location === "swarm" && !config.kekFile ? `neither ${store.defaultKekFile()} (inside the CA service) nor ${kekFile} exists` : `${kekFile} does not exist`;
+        throw new MtlsError("kek", `the CA in ${store.location} cannot be opened: no key-encryption key (${where}); pass --kek-file FILE with the key it was created with`);
+      }
+      const kek = await readKekFile(kekFile);
       const authority = await openStoredAuthority(store, kek, logger);
       if (authority === null) throw new MtlsError("no-ca", `no CA in ${store.location}`);
       return { authority, store };

@@ -1,4 +1,3 @@
-import { existsSync } from "node:fs";
 import { lstat, readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import {
@@ -16,6 +15,7 @@ import { ensureKekFile, readKekFile } from "../store/kek-file.js";
 import type { CaStore } from "../store/ca-store.js";
 import type { SwarmStore } from "../store/swarm-store.js";
 import type { CliContext } from "./context.js";
+import { shellWord } from "./invocation.js";
 
 const isSwarmStore = (s: CaStore): s is SwarmStore => s.location === "swarm";
 import { table } from "./output.js";
@@ -81,10 +81,8 @@ export async function runInit(ctx: CliContext, o: InitOptions): Promise<InitResu
   if (!o.force && (await store.readCaState()) !== null) {
     throw new MtlsError("ca-exists", `a CA already exists in ${store.location} (use --force to replace it; services keep their certificates until rotated)`);
   }
+  // Swarm store without --kek-file: ./data/kek (see kekFileFor), created here when missing.
   const kekFile = ctx.kekFile(store);
-  if (isSwarmStore(store) && kekFile === store.defaultKekFile() && !existsSync(kekFile)) {
-    throw badInput(`swarm store: no key-encryption key at ${kekFile}; pass --kek-file FILE (created when missing, then stored as the secret ${store.kekSecretName})`);
-  }
   const kekCreated = await ensureKekFile(kekFile);
   const kek = await readKekFile(kekFile);
   let kekSecret: InitResult["kekSecret"] = null;
@@ -126,15 +124,18 @@ export async function runInit(ctx: CliContext, o: InitOptions): Promise<InitResu
   }
   ctx.logger.info({ component: "ca", trustDomain, store: store.location }, "CA initialised");
 
+  const cli = ctx.cli.command;
+  const storeFlag = ctx.config.store === "auto" ? "" : ` --store ${shellWord(ctx.config.store)}`;
+  const kekFlag = ctx.config.kekFile ? ` --kek-file ${shellWord(kekFile)}` : "";
   const next = store.location.startsWith("file:")
     ? [
-        `swarm-mtls issue web --dns web.local --out ./certs/web   # issue a certificate`,
-        `swarm-mtls ca show                                       # inspect the CA`,
+        `${cli} issue web --dns web.local --out ./certs/web${storeFlag}   # issue a certificate`,
+        `${cli} ca show${storeFlag}                                       # inspect the CA`,
       ]
     : [
         `keep ${kekFile} safe and off this host (the swarm has it as secret ${c.kekSecretName}, mounted only into the CA service)`,
+        `${ctx.cli.npmStart ? `npm start${kekFlag ? " --" : ""}` : `${cli} serve`}${kekFlag}   # keep opted-in services fresh (or deploy serve as a stack)`,
         `docker service update --label-add ${c.labelPrefix}enable=true <service>   # opt a service in`,
-        `swarm-mtls rotate --all --kek-file ${kekFile}                            # or deploy \`swarm-mtls serve\` as a stack`,
       ];
   if (offlineRootKeyFile) next.unshift(`move ${offlineRootKeyFile} somewhere offline: it is the only copy of the root key`);
   return {

@@ -152,6 +152,12 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
   program
     .command("status")
     .description("certificates of every opted-in service: generation, serial, expiry, next rotation, issuer")
+    .addHelpText(
+      "after",
+      "\nOn a swarm manager it lists the services labelled mtls.enable=true. The embedded mode's identities (config\n" +
+        "identities:, files under DIR/certs/) are listed with --store file:DIR, and by plain `status` when no swarm\n" +
+        "manager is reachable and ./data holds a CA.\n",
+    )
     .action(async (_o: unknown, cmd: Command) => {
       const ctx = context(cmd);
       printResult(await runStatus(ctx), { json: ctx.json }, showStatus);
@@ -185,10 +191,15 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
     .option("--tls", "serve the API over HTTPS with a certificate of this CA (default in swarm mode)")
     .option("--no-tls", "plain HTTP (keep the listener on loopback)")
     .option("--once", "reconcile once, then exit (for cron jobs and tests)")
+    .option("--init", "first run: create the CA (and the key-encryption key file and secret) when the store has none; an existing CA is reused")
+    .option("--trust-domain <domain>", "trust domain of a CA this run creates (default: ca.trustDomain); an existing CA must have it")
     .addHelpText(
       "after",
-      "\nWithout a reachable swarm (store auto) it runs the embedded mode on the file store ./data: creates a CA on\n" +
-        "first start and keeps the identities listed in config (identities:) fresh under ./data/certs/<identity>/.\n",
+      "\nOn a swarm manager the first run is `serve --init --trust-domain example.org` (npm start -- --init ...): it\n" +
+        "creates the key-encryption key file (--kek-file, default ./data/kek, mode 0400), the secret swarm-mtls-kek and\n" +
+        "the CA, then serves; later runs reuse them. Without a reachable swarm (store auto) it runs the embedded mode on\n" +
+        "the file store ./data: creates a CA on first start and keeps the identities listed in config (identities:)\n" +
+        "fresh under ./data/certs/<identity>/.\n",
     )
     .action(async (o: ServeOptions, cmd: Command) => {
       const ctx = context(cmd, undefined, "info");

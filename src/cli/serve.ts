@@ -4,13 +4,13 @@ import type { FastifyInstance } from "fastify";
 import { adminSpiffeIds } from "../api/admin-auth.js";
 import { buildApiApp } from "../api/app.js";
 import { createMetrics } from "../api/metrics.js";
-import { createAuthority, sealAuthority, type Authority } from "../ca/index.js";
+import type { Authority } from "../ca/index.js";
 import { parseDuration } from "../config/duration.js";
 import { badInput, MtlsError } from "../errors.js";
 import { createServingPlane } from "../rotation/control-plane.js";
 import { debounceKeys, leaseRetryDelayMs, startReconcileLoop } from "../rotation/scheduler.js";
-import { ensureKekFile, readKekFile } from "../store/kek-file.js";
 import type { CliContext } from "./context.js";
+import { ensureCa } from "./first-run.js";
 import { apiCertNames, issueApiCert, keepApiCertFresh } from "./serve-api-cert.js";
 import { stopWithinGrace } from "./serve-stop.js";
 import { isLoopbackHost } from "./loopback.js";
@@ -20,6 +20,10 @@ export interface ServeOptions {
   adminTokenFile?: string;
   tls?: boolean;
   once?: boolean;
+  /** Create the CA (key-encryption key file and secret too) when the store has none; reuse one that exists. */
+  init?: boolean;
+  /** Trust domain of a CA this run creates; an existing CA must have it. */
+  trustDomain?: string;
 }
 
 /** A listen address: `host` as given to listen() (IPv6 without brackets), `text` as the operator wrote it. */
@@ -68,7 +72,7 @@ export function listenFailure(e: unknown, listen: ListenAddress): MtlsError | nu
 /**
  * `serve`: keeps every opted-in service fresh (start, schedule, Docker events) and serves the HTTP API.
  * Without a reachable swarm it runs the embedded mode on the file store (identities from config), creating the CA
- * on first start, so that `npm start` works on a fresh machine.
+ * on first start, so that `npm start` works on a fresh machine; on a swarm manager `--init` creates the CA.
  */
 export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> {
   const log = ctx.logger.child({ component: "serve" });
@@ -94,18 +98,8 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
   if (refusal) throw badInput(refusal);
   const tlsOn = o.tls ?? (ctx.config.api.tls === "auto" ? swarmMode : ctx.config.api.tls === "on");
 
-  if (!swarmMode && (await store.readCaState()) === null) {
-    const created = await ensureKekFile(kekFile);
-    const { authority } = await createAuthority({
-      trustDomain: ctx.config.ca.trustDomain,
-      keyAlgorithm: ctx.config.ca.keyAlgorithm,
-      rootTtlSeconds: ctx.config.seconds.rootTtl,
-      intermediateTtlSeconds: ctx.config.seconds.intermediateTtl,
-      maxLeafTtlSeconds: ctx.config.seconds.maxLeafTtl,
-    });
-    await store.writeCaState(sealAuthority(authority, await readKekFile(kekFile)), { replace: false });
-    log.info({ store: store.location, trustDomain: authority.trustDomain, kekCreated: created }, "no CA found: created one (embedded mode)");
-  }
+  // The first run: the embedded mode creates its CA, swarm mode with --init; an existing CA is reused.
+  await ensureCa(ctx, store, { init: o.init, ...(o.trustDomain !== undefined ? { trustDomain: o.trustDomain } : {}) });
 
   // With TLS on, the CA must load now: serve never falls back to plain HTTP. It exits instead (Swarm restarts the
   // task, so a CA created later is picked up by the next start).

@@ -4,11 +4,18 @@ import { readCaRotationRecord } from "../rotation/ca-rotation-record.js";
 import { gatherFleet } from "../rotation/fleet.js";
 import { statusRows, type ServiceStatusRow } from "../rotation/status-rows.js";
 import { readLease } from "../swarm/lease.js";
+import { createMetrics } from "../api/metrics.js";
+import { MtlsError } from "../errors.js";
+import { createServingPlane } from "../rotation/control-plane.js";
+import type { CaStore } from "../store/ca-store.js";
 import type { CliContext } from "./context.js";
 import { table } from "./output.js";
 import { showCaRotation } from "./rotate-ca.js";
 
 export interface StatusResult {
+  /** swarm: services labelled mtls.enable=true; embedded: the config's identities, files under DIR/certs/. */
+  mode: "swarm" | "embedded";
+  store: string;
   trustDomain: string;
   services: ServiceStatusRow[];
   lease: { owner: string; expiresAt: string } | null;
@@ -17,6 +24,8 @@ export interface StatusResult {
 }
 
 export async function runStatus(ctx: CliContext): Promise<StatusResult> {
+  const store = await ctx.store();
+  if (store.location !== "swarm") return embeddedStatus(ctx, store);
   const swarm = await ctx.swarm();
   const { authority } = await ctx.authority();
   const now = new Date();
@@ -24,6 +33,8 @@ export async function runStatus(ctx: CliContext): Promise<StatusResult> {
   const services = statusRows(fleet, ctx.config, now);
   const lease = await readLease(swarm, { name: ctx.config.rotation.leaseName }).catch(() => null);
   return {
+    mode: "swarm",
+    store: "swarm",
     trustDomain: authority.trustDomain,
     services,
     lease: lease && !lease.expired ? { owner: lease.owner, expiresAt: lease.expiresAt.toISOString() } : null,
@@ -31,9 +42,33 @@ export async function runStatus(ctx: CliContext): Promise<StatusResult> {
   };
 }
 
+/**
+ * The embedded mode's identities, read as `serve` on this file store reports them (GET /v1/services): the same
+ * serving plane, without serving. Plain `status` comes here when no swarm manager answers and ./data holds a CA.
+ */
+async function embeddedStatus(ctx: CliContext, store: CaStore): Promise<StatusResult> {
+  if (ctx.config.store === "auto" && (await store.readCaState()) === null) {
+    throw new MtlsError("docker", `no swarm manager reachable (run this on a manager node, or set DOCKER_HOST), and no embedded-mode CA in ${store.location.slice("file:".length)} (\`npm start\` on this host creates one)`);
+  }
+  const plane = createServingPlane({
+    store,
+    kekFile: ctx.kekFile(store),
+    config: ctx.config,
+    logger: ctx.logger,
+    metrics: createMetrics({ processMetrics: false }),
+    dataDir: store.location.slice("file:".length),
+  });
+  const { authority } = await ctx.authority();
+  const services: ServiceStatusRow[] = (await plane.listServices()).map((s) => ({ ...s, generation: s.generation || null, reason: s.reason ?? "" }));
+  return { mode: "embedded", store: store.location, trustDomain: authority.trustDomain, services, lease: null, caRotation: await plane.caRotation() };
+}
+
 export function showStatus(r: StatusResult): string {
   const rotation = r.caRotation && r.caRotation.phase !== "complete" ? ["", ...showCaRotation(r.caRotation)] : [];
-  if (r.services.length === 0) return [`no opted-in services (label a service with mtls.enable=true)`, ...rotation].join("\n");
+  if (r.services.length === 0) {
+    const none = r.mode === "embedded" ? `no identities in ${r.store} (list them under identities: in the config)` : `no opted-in services (label a service with mtls.enable=true)`;
+    return [none, ...rotation].join("\n");
+  }
   const rows = r.services.map((s) => [
     s.identity ?? "-",
     s.service,
@@ -45,7 +80,8 @@ export function showStatus(r: StatusResult): string {
     s.issuer,
     s.state === "error" ? `error: ${s.reason}` : s.state,
   ]);
-  const lines = [table(["identity", "service", "gen", "serial", "not after", "left", "next rotation", "issuer", "state"], rows)];
+  const lines = r.mode === "embedded" ? [`embedded mode: ${r.store}, trust domain ${r.trustDomain}`, ""] : [];
+  lines.push(table(["identity", "service", "gen", "serial", "not after", "left", "next rotation", "issuer", "state"], rows));
   if (r.lease) lines.push("", `rotation running: lease held by ${r.lease.owner} until ${r.lease.expiresAt}`);
   lines.push(...rotation);
   return lines.join("\n");

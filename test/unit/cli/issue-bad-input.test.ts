@@ -81,7 +81,7 @@ t.test("issue before init: exit 2, the line says to run init", async (t) => {
   t.equal(r.code, 2);
   t.equal(r.stdout, "");
   t.equal(lines(r.stderr).length, 1, "one line on stderr");
-  t.match(r.stderr, /swarm-mtls init/, "says to run init");
+  t.match(r.stderr, /`node \S*main\.js init --trust-domain example\.org --store file:\S+`/, "says to run init, as this CLI is run");
   t.same(listFiles(s.dir), [], "nothing written (no store, no KEK, no OUT)");
 });
 
