@@ -40,13 +40,27 @@ export function firstRunStep(f: FirstRunFacts, where: string): FirstRunStep {
   return { step: "reuse", note: f.init ? `a CA for trust domain ${f.existing} already exists in ${where}: --init creates nothing, serving with it` : null };
 }
 
+/** The trust domain a CA state document names (readable without the key-encryption key); "?" when unreadable. */
+export function trustDomainOf(doc: string): string {
+  try {
+    const td = (JSON.parse(doc) as { trustDomain?: unknown }).trustDomain;
+    return typeof td === "string" ? td : "?";
+  } catch {
+    return "?";
+  }
+}
+
 /** Creates the CA when firstRunStep says so (key-encryption key file and secret too); throws what it refuses. */
 export async function ensureCa(ctx: CliContext, store: CaStore, o: { init?: boolean; trustDomain?: string }): Promise<void> {
   const log = ctx.logger.child({ component: "serve" });
   const mode = store.location === "swarm" ? "swarm" : "embedded";
   const trustDomain = o.trustDomain === undefined ? undefined : validateTrustDomain(o.trustDomain);
-  const existing = (await store.readCaState()) === null ? null : (await ctx.authority()).authority.trustDomain;
-  const step = firstRunStep({ mode, init: o.init === true, existing, ...(trustDomain ? { trustDomain } : {}) }, store.location);
+  const doc = await store.readCaState();
+  // The trust domain is in the clear in the CA state; the key-encryption key is checked where the CA is opened.
+  const existing = doc === null ? null : trustDomainOf(doc);
+  // An unreadable CA state is reported where the CA is opened, with the real reason.
+  const compare = trustDomain && existing !== "?" ? { trustDomain } : {};
+  const step = firstRunStep({ mode, init: o.init === true, existing, ...compare }, store.location);
   if (step.step === "refuse" && step.why === "no-ca") {
     throw new MtlsError("no-ca", `${step.message}: create it and serve with \`${ctx.initAdvice({ serve: true })}\` (or run the embedded mode on this host's files: \`${serveAdvice(ctx.cli, ["--store", "file:./data"])}\`)`);
   }

@@ -61,7 +61,10 @@ export function cloneLike(parent: string): string {
 
 export interface Typed {
   code: number | null;
+  /** stdout */
   out: string;
+  /** stderr (curl's progress meter, serve's errors) */
+  err: string;
 }
 
 /** The environment a user's shell has, plus `env` (the test's isolation); SWARM_MTLS_* of the test runner dropped. */
@@ -71,18 +74,19 @@ export function userEnv(env: Record<string, string>): Record<string, string> {
   return { ...base, ...env };
 }
 
-/** Runs one README line with `sh -c` in `cwd`, as typed; stdout and stderr together. */
+/** Runs one README line with `sh -c` in `cwd`, as typed. */
 export function typed(line: string, cwd: string, env: Record<string, string>, timeoutMs = 300_000): Promise<Typed> {
   return new Promise((resolve, reject) => {
     const child = spawn("sh", ["-c", line], { cwd, env: userEnv(env), stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
+    let err = "";
     child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
     const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
     child.on("error", reject);
     child.on("close", (code) => {
       clearTimeout(timer);
-      resolve({ code, out });
+      resolve({ code, out, err });
     });
   });
 }

@@ -50,11 +50,11 @@ t.test("README, on a laptop: npm start issues the demo identity into ./data; sta
   // Block 2 as typed, on this test's port.
   const [curl, openssl] = check.map((l) => l.replace("127.0.0.1:8443", `127.0.0.1:${port}`));
   const api = await typed(curl as string, clone, noSwarm);
-  t.equal(api.code, 0, api.out);
+  t.equal(api.code, 0, api.err);
   const listed = (JSON.parse(api.out) as { services: Listed[] }).services;
   t.match(listed, [{ identity: "demo", generation: 1, state: "ok" }], "GET /v1/services lists demo at generation 1");
   const cert = await typed(openssl as string, clone, noSwarm);
-  t.equal(cert.code, 0, cert.out);
+  t.equal(cert.code, 0, cert.err);
   t.match(cert.out, /subject=CN\s*=\s*demo/, "openssl shows the demo certificate");
   t.match(cert.out, "DNS:demo.local", "with its DNS name");
   t.match(cert.out, /URI:spiffe:\/\/[^/]+\/id\/demo/, "and its SPIFFE ID");
@@ -62,20 +62,20 @@ t.test("README, on a laptop: npm start issues the demo identity into ./data; sta
   // status: plain (no swarm reachable, ./data holds a CA) and --store file:./data (what works on a manager too).
   for (const args of ["status", "status --store file:./data"]) {
     const json = await typed(`node dist/src/cli/main.js ${args} --json`, clone, noSwarm);
-    t.equal(json.code, 0, `${args} --json: ${json.out}`);
+    t.equal(json.code, 0, `${args} --json: ${json.err}`);
     const report = JSON.parse(json.out) as { mode: string; services: Listed[] };
     t.equal(report.mode, "embedded", `${args}: embedded mode`);
     const demo = listed[0] as Listed;
     t.match(report.services, [{ identity: "demo", generation: 1, serial: demo.serial, notAfter: demo.notAfter, state: "ok" }], `${args} --json: the same identity, generation, serial and expiry as GET /v1/services`);
     const text = await typed(`node dist/src/cli/main.js ${args}`, clone, noSwarm);
-    t.equal(text.code, 0, text.out);
+    t.equal(text.code, 0, text.err);
     t.match(text.out, /embedded mode: file:\S+\/data/, `${args}: says which store it read`);
     t.match(text.out, new RegExp(`^demo\\s+demo\\s+v1\\s+${demo.serial.slice(0, 16)}`, "m"), `${args}: a row for demo, v1, its serial`);
   }
   // With neither a swarm nor ./data, plain status says both.
   const elsewhere = await typed(`node ${join(clone, "dist/src/cli/main.js")} status`, parent, noSwarm);
   t.equal(elsewhere.code, 1, "no swarm, no ./data: exit 1");
-  t.match(elsewhere.out, /no swarm manager reachable .* and no embedded-mode CA in/, "says there is neither");
+  t.match(elsewhere.err, /no swarm manager reachable .* and no embedded-mode CA in/, "says there is neither");
 
   t.equal(keyMaterialIn(running.log() + api.out + cert.out, [join(clone, "data", "kek")]), null, "no key material printed");
 });

@@ -60,7 +60,7 @@ t.test("README, on a swarm manager: from a fresh clone to a running CA and a lab
   // Without --init, `npm start` on a manager with no CA stops at once, and its advice is the README's command.
   const plain = await typed("npm start", clone, env);
   t.equal(plain.code, 2, "npm start without a CA: exit 2");
-  t.match(plain.out, `\`${start}\``, "its advice is the README's first-run command, runnable as typed");
+  t.match(plain.err, `\`${start}\``, "its advice is the README's first-run command, runnable as typed");
 
   serve = startTyped(start, clone, env);
   const running = serve;
@@ -81,7 +81,7 @@ t.test("README, on a swarm manager: from a fresh clone to a running CA and a lab
   const [create, inspect, ls, cert] = service.map(ours);
   t.ok(create?.startsWith(`docker service create --name ${name} --label ${prefix}enable=true`), `opt-in command: ${create}`);
   const created = await typed(create as string, clone, env);
-  t.equal(created.code, 0, `docker service create: ${created.out}`);
+  t.equal(created.code, 0, `docker service create: ${created.err}`);
 
   // "within seconds: one service update, the task is replaced": wait for that update to finish.
   await until(`${name} to get its certificate secrets (serve log: ${running.log().slice(-1500)})`, 180_000, async () => {
@@ -91,13 +91,13 @@ t.test("README, on a swarm manager: from a fresh clone to a running CA and a lab
   });
 
   const secrets = await typed(inspect as string, clone, env);
-  t.equal(secrets.code, 0);
+  t.equal(secrets.code, 0, secrets.err);
   t.same(secrets.out.trim().split(/\s+/).sort(), ["ca.crt", "tls.crt", "tls.key"], "the service mounts tls.crt, tls.key and ca.crt");
   const files = await typed(ls as string, clone, env);
-  t.equal(files.code, 0, files.out);
+  t.equal(files.code, 0, files.err);
   t.same(files.out.trim().split(/\s+/).sort(), ["ca.crt", "tls.crt", "tls.key"], "the task has them in /run/secrets");
   const shown = await typed(cert as string, clone, env);
-  t.equal(shown.code, 0, shown.out);
+  t.equal(shown.code, 0, shown.err);
   const spiffe = /`(spiffe:\/\/example\.org\/id\/api)`/.exec(readmeProse(HEADING))?.[1];
   t.ok(spiffe, "the README names the SPIFFE ID the last line shows");
   t.match(shown.out, `URI:${(spiffe ?? "").replace(/\/api$/, `/${name}`)}`, "the last line shows the service's SPIFFE ID");
@@ -112,7 +112,7 @@ t.test("README, on a swarm manager: from a fresh clone to a running CA and a lab
 
   // `status` in the clone (KEK from ./data/kek) lists the service with its first generation.
   const status = await typed("node dist/src/cli/main.js status --json", clone, env);
-  t.equal(status.code, 0, status.out);
+  t.equal(status.code, 0, status.err);
   const report = JSON.parse(status.out) as { mode: string; trustDomain: string; services: { service: string; generation: number }[] };
   t.match(report, { mode: "swarm", trustDomain: "example.org", services: [{ service: name, generation: 1 }] }, "status lists the service at generation 1");
 

@@ -4,7 +4,7 @@
  */
 import t from "tap";
 import { kekFileFor } from "../../../src/cli/context.js";
-import { firstRunStep } from "../../../src/cli/first-run.js";
+import { firstRunStep, trustDomainOf } from "../../../src/cli/first-run.js";
 import { cliInvocation, initAdvice, serveAdvice, shellWord } from "../../../src/cli/invocation.js";
 
 t.test("firstRunStep: create on request (swarm) or on first start (embedded); reuse what exists; refuse the rest", async (t) => {
@@ -54,4 +54,10 @@ t.test("initAdvice / serveAdvice: npm start gets serve's flags after `npm start 
   t.equal(initAdvice(node, { serve: false, flags: ["--store", "file:/x y"] }), "node dist/src/cli/main.js init --trust-domain example.org --store 'file:/x y'");
   t.equal(serveAdvice(npm, ["--store", "file:./data"]), "npm start -- --store file:./data");
   t.equal(serveAdvice(node, ["--store", "file:./data"]), "node dist/src/cli/main.js serve --store file:./data");
+});
+
+t.test("trustDomainOf: read from the CA state without the key; '?' when the document is unreadable", async (t) => {
+  t.equal(trustDomainOf(JSON.stringify({ format: "swarm-mtls/ca-state", trustDomain: "example.org" })), "example.org");
+  t.equal(trustDomainOf("not json"), "?");
+  t.equal(trustDomainOf("{}"), "?");
 });
