@@ -45,22 +45,30 @@ export function generationsOf(secrets: IdentitySecrets | undefined): GenerationI
   if (!secrets) return [];
   const out: GenerationInfo[] = [];
   for (const [generation, crt] of secrets.crt) {
-    const l = crt.labels;
-    const notBefore = new Date(l[LABEL.notBefore] ?? "");
-    const notAfter = new Date(l[LABEL.notAfter] ?? "");
-    if (Number.isNaN(notBefore.getTime()) || Number.isNaN(notAfter.getTime())) continue; // labels edited by hand: not usable
-    out.push({
-      generation,
-      serial: l[LABEL.serial] ?? "",
-      fingerprint: l[LABEL.fingerprint] ?? "",
-      notBefore,
-      notAfter,
-      issuer: l[LABEL.issuer] ?? "",
-      profile: l[LABEL.profile] ?? "",
-      complete: secrets.key.has(generation),
-    });
+    const g = generationFromLabels(generation, crt.labels, secrets.key.has(generation));
+    if (g) out.push(g);
   }
   return out.sort((a, b) => a.generation - b.generation);
+}
+
+/**
+ * One generation as the labels of its certificate describe it (the secret's labels in swarm mode, labels.json in
+ * embedded mode); null when the dates do not parse (labels edited by hand: not usable). Pure.
+ */
+export function generationFromLabels(generation: number, l: Record<string, string>, complete: boolean): GenerationInfo | null {
+  const notBefore = new Date(l[LABEL.notBefore] ?? "");
+  const notAfter = new Date(l[LABEL.notAfter] ?? "");
+  if (Number.isNaN(notBefore.getTime()) || Number.isNaN(notAfter.getTime())) return null;
+  return {
+    generation,
+    serial: l[LABEL.serial] ?? "",
+    fingerprint: l[LABEL.fingerprint] ?? "",
+    notBefore,
+    notAfter,
+    issuer: l[LABEL.issuer] ?? "",
+    profile: l[LABEL.profile] ?? "",
+    complete,
+  };
 }
 
 /** What a service has mounted of ours today. */

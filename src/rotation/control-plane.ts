@@ -1,21 +1,13 @@
-import { X509Certificate } from "node:crypto";
 import { setMaxListeners } from "node:events";
-import { join } from "node:path";
 import {
   bundlePem,
   describeAuthority,
-  issueLeaf,
   signCsr,
-  spiffeIdFor,
-  validateDnsName,
   validateIdentity,
-  validateUri,
   type Authority,
   type CaCertificateInfo,
 } from "../ca/index.js";
 import type { Config } from "../config/load-config.js";
-import { parseDuration } from "../config/duration.js";
-import type { IdentityEntry } from "../config/schema.js";
 import { MtlsError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { CaStore } from "../store/ca-store.js";
@@ -26,14 +18,14 @@ import { caRotationServices, caRotationStatus, rotateCa, type CaRotationStatus }
 import { intermediateRotationDue } from "./ca-rotation-phase.js";
 import { readCaRotationRecord } from "./ca-rotation-record.js";
 import { gatherFleet } from "./fleet.js";
-import { renewalTime } from "./renewal-time.js";
 import { rotate, type RotationObserver, type ServiceOutcome } from "./rollout.js";
-import { certificateMetricStates, statusRows, type CertificateMetricState, type ServiceStatusRow } from "./status-rows.js";
+import { certificateMetricStates, statusRow, statusRows, type CertificateMetricState, type ServiceStatusRow } from "./status-rows.js";
 import { LeaseHeldError, withLease } from "./with-lease.js";
 import { auditRecord, writeAudit } from "./audit-record.js";
 import { cachedCheck } from "./cached-check.js";
-import { embeddedEnvoySettings, embeddedEnvoyYaml } from "./embedded-envoy.js";
-import { currentGeneration, publishGeneration, readCurrentFile, readEnvoyYaml, writeEnvoyYaml } from "./embedded-files.js";
+import { readEnvoyYaml } from "../store/embedded-files.js";
+import { embeddedWant, gatherEmbeddedFleet, identityDir } from "./embedded-fleet.js";
+import { rotateEmbedded } from "./embedded-rotate.js";
 import { csrRequests, decideSign, type AllowedIdentity } from "./sign-policy.js";
 import type { RotateRequest, RotationOutcome, ServiceStatus, SignCsrInput, SignedCsr } from "./serving-types.js";
 
@@ -94,11 +86,6 @@ export interface PlaneCreateParams {
 
 /** How long `/readyz` reuses an answer: probes cannot make the server read and decrypt the CA more often. */
 export const READY_CACHE_MS = 5000;
-
-/** DNS SANs of a certificate as Node reports them (`DNS:a, DNS:b, URI:…`), lower-case. */
-function dnsSansOf(cert: X509Certificate): string[] {
-  return (cert.subjectAltName ?? "").split(/, /).filter((x) => x.startsWith("DNS:")).map((x) => x.slice(4).toLowerCase());
-}
 
 function toApiStatus(r: ServiceStatusRow): ServiceStatus {
   return { ...r, identity: r.identity ?? r.service, generation: r.generation ?? 0, reason: r.reason || undefined };
@@ -171,120 +158,20 @@ export function createServingPlane(p: PlaneCreateParams): ServingPlane {
     return rows;
   };
 
-  // Embedded mode: identities from config, certificates written to DIR/certs/<identity>/gN/ with an atomically
-  // swapped `current` link (see embedded-files.ts), Envoy bootstrap beside them.
-  const certDir = (identity: string): string => join(p.dataDir ?? ".", "certs", identity);
-  const wantedDns = (id: IdentityEntry): string[] => [...new Set(id.dns.map(validateDnsName))];
+  // Embedded mode: identities from config, certificates in DIR/certs/<identity>/ (src/store/embedded-files.ts),
+  // gathered and planned like swarm mode (embedded-fleet.ts), acted on by embedded-rotate.ts.
+  const dataDir = p.dataDir ?? ".";
+  const embeddedDeps = (a: Authority) => ({ dataDir, authority: a, config: p.config, logger: p.logger, observer, now: () => new Date() });
   const fileStatus = async (): Promise<ServiceStatusRow[]> => {
-    const a = await ca();
     const now = new Date();
-    const rows: ServiceStatusRow[] = [];
-    for (const id of p.config.identities) {
-      let cert: X509Certificate | null = null;
-      const generation = await currentGeneration(certDir(id.name));
-      try {
-        const pem = await readCurrentFile(certDir(id.name), "tls.crt");
-        cert = pem === null ? null : new X509Certificate(pem);
-      } catch {
-        cert = null;
-      }
-      if (!cert) {
-        rows.push({ identity: id.name, service: id.name, generation: null, serial: null, notAfter: null, secondsLeft: null, nextRotation: null, issuer: null, state: "missing", reason: "no certificate yet" });
-        continue;
-      }
-      const notBefore = new Date(cert.validFrom);
-      const notAfter = new Date(cert.validTo);
-      const serial = cert.serialNumber.toLowerCase();
-      const due = renewalTime({ notBefore, notAfter, renewBefore: p.config.leaf.renewBefore, jitter: p.config.leaf.jitter, seed: serial });
-      const issuedByNow = cert.checkIssued(new X509Certificate(a.intermediate.certPem));
-      let namesChanged = false;
-      try {
-        namesChanged = dnsSansOf(cert).sort().join(",") !== wantedDns(id).sort().join(",");
-      } catch {
-        namesChanged = false; // an invalid name is reported when issuing
-      }
-      rows.push({
-        identity: id.name,
-        service: id.name,
-        generation: generation || null,
-        serial,
-        notAfter: notAfter.toISOString(),
-        secondsLeft: Math.round((notAfter.getTime() - now.getTime()) / 1000),
-        nextRotation: due.toISOString(),
-        issuer: null,
-        state: now >= due || !issuedByNow || namesChanged ? "due" : "ok",
-        reason: !issuedByNow ? "issued by another CA" : namesChanged ? "DNS names changed in the config" : now >= due ? "due" : "",
-      });
-    }
+    const fleet = await gatherEmbeddedFleet({ dataDir, authority: await ca(), config: p.config, now, force: false });
+    const rows = fleet.entries.map((e) => statusRow({ service: e.identity, identity: e.identity, attached: e.current || null, generations: e.generations, ...(e.verdict ? { verdict: e.verdict } : {}), ...(e.error ? { error: e.error } : {}) }, p.config, now));
     observeRows(rows, now);
     return rows;
   };
-  /** The Envoy bootstrap a configured identity asks for (validated), or null. Throws bad-input naming the config key. */
-  const fileEnvoyYaml = (id: IdentityEntry, trustDomain: string): string | null => {
-    const settings = embeddedEnvoySettings(id, { trustDomain, certDir: certDir(id.name) });
-    return settings ? embeddedEnvoyYaml(settings, `identities.${id.name}.envoy`) : null;
-  };
   const fileRotate = async (names: string[] | undefined, force: boolean, dryRun: boolean, trigger: string): Promise<ServiceOutcome[]> => {
-    const a = await load();
-    const rows = await fileStatus();
-    const out: ServiceOutcome[] = [];
-    for (const row of rows) {
-      if (names && !names.includes(row.service)) continue;
-      const id = p.config.identities.find((x) => x.name === row.service);
-      if (!id) continue;
-      const generationBefore = row.generation ?? 0;
-      const base: ServiceOutcome = { service: id.name, identity: id.name, result: "up-to-date", reason: "up-to-date", detail: row.reason, generationBefore: row.generation, generationAfter: row.generation, warnings: [] };
-      const failed = (reason: ServiceOutcome["reason"], error: string, serial: string | null = null, fingerprint: string | null = null): void => {
-        out.push({ ...base, result: "failed", reason, error });
-        if (dryRun) return;
-        p.metrics.rotation("failed", undefined, id.name);
-        writeAudit(p.logger, auditRecord({ event: "rotate", trigger, identity: id.name, service: id.name, serial, fingerprint, generationFrom: row.generation, generationTo: row.generation, result: "failed", error }));
-      };
-      // The Envoy bootstrap follows the config even when the certificate is not due.
-      let envoyYaml: string | null = null;
-      try {
-        envoyYaml = fileEnvoyYaml(id, a.trustDomain);
-      } catch (e) {
-        failed("invalid", (e as Error).message);
-        continue;
-      }
-      const needed = force || row.state !== "ok";
-      if (!needed) {
-        if (!dryRun && envoyYaml !== null) await writeEnvoyYaml(certDir(id.name), envoyYaml).catch((e: unknown) => log.warn({ identity: id.name, err: (e as Error).message }, "could not write envoy.yaml"));
-        out.push(base);
-        continue;
-      }
-      const reason = force ? "forced" : row.state === "missing" ? "no-certificate" : "due";
-      if (dryRun) {
-        out.push({ ...base, result: "planned", reason, generationAfter: generationBefore + 1 });
-        continue;
-      }
-      const t0 = Date.now();
-      let serial: string | null = null;
-      let fingerprint: string | null = null;
-      try {
-        const leaf = await issueLeaf(a, {
-          identity: validateIdentity(id.name),
-          dnsNames: wantedDns(id),
-          uris: [spiffeIdFor({ trustDomain: a.trustDomain, identity: id.name }), ...id.uris.map(validateUri)],
-          ttlSeconds: id.ttl ? parseDuration(id.ttl, `identities.${id.name}.ttl`) : Math.min(p.config.seconds.leafTtl, a.maxLeafTtlSeconds),
-          ...(id.keyAlgorithm ? { keyAlgorithm: id.keyAlgorithm } : {}),
-        });
-        serial = leaf.serial;
-        fingerprint = leaf.fingerprint;
-        const dir = certDir(id.name);
-        const gen = await publishGeneration({ dir, files: { "tls.key": leaf.keyPem as string, "tls.crt": leaf.chainPem, "ca.crt": bundlePem(a) }, keepPrevious: p.config.rotation.keepPrevious });
-        if (envoyYaml !== null) await writeEnvoyYaml(dir, envoyYaml);
-        p.metrics.certificatesIssued(leaf.keyAlgorithm);
-        p.metrics.rotation("rotated", (Date.now() - t0) / 1000);
-        p.metrics.setLeafExpiry(id.name, leaf.notAfter);
-        writeAudit(p.logger, auditRecord({ event: "rotate", trigger, identity: id.name, service: id.name, serial, fingerprint, generationFrom: gen.from || null, generationTo: gen.to, result: "ok" }));
-        out.push({ ...base, result: "rotated", reason, generationAfter: gen.to, serial: leaf.serial, notAfter: leaf.notAfter.toISOString() });
-      } catch (e) {
-        failed(reason, e instanceof MtlsError ? e.message : `could not write the certificate files: ${(e as Error).message}`, serial, fingerprint);
-      }
-    }
-    return out;
+    const report = await rotateEmbedded(embeddedDeps(await load()), { ...(names ? { identities: names } : {}), force, dryRun, trigger });
+    return report.outcomes;
   };
 
   // One rotation at a time within this process: an API rotate and a scheduled or event reconcile wait for each other
@@ -316,12 +203,8 @@ export function createServingPlane(p: PlaneCreateParams): ServingPlane {
     }
     const id = p.config.identities.find((x) => x.name === identity);
     if (!id) return undefined;
-    return {
-      identity,
-      dnsNames: wantedDns(id),
-      uris: [spiffeIdFor({ trustDomain: a.trustDomain, identity }), ...id.uris.map(validateUri)],
-      ttlSeconds: id.ttl ? parseDuration(id.ttl, `identities.${id.name}.ttl`) : Math.min(p.config.seconds.leafTtl, maxTtl),
-    };
+    const want = embeddedWant(id, a, p.config, identityDir(dataDir, id.name));
+    return { identity, dnsNames: want.dnsNames, uris: want.uris, ttlSeconds: want.ttlSeconds };
   };
 
   // Automatic CA rotation (swarm mode): an intermediate with less than ca.rotateBefore of its life left is rotated,
@@ -380,7 +263,7 @@ export function createServingPlane(p: PlaneCreateParams): ServingPlane {
         const id = p.config.identities.find((x) => x.name === identity);
         if (!id) throw new MtlsError("not-found", `no configured identity '${identity}' (identities: in the config)`);
         if (!id.envoy) throw new MtlsError("not-found", `identity ${identity} has no Envoy sidecar (give it an envoy: block in the config)`);
-        const yaml = await readEnvoyYaml(certDir(identity));
+        const yaml = await readEnvoyYaml(identityDir(dataDir, identity));
         if (yaml === null) throw new MtlsError("not-found", `the Envoy bootstrap of ${identity} is not written yet (it is written with its certificate)`);
         return yaml;
       }
@@ -423,6 +306,9 @@ export function createServingPlane(p: PlaneCreateParams): ServingPlane {
         const outcomes = await runRotate(r.services, false, false, r.trigger);
         const failed = outcomes.filter((o) => o.result === "failed" || o.result === "invalid");
         for (const o of failed) log.warn({ service: o.service, error: o.error }, "service not reconciled");
+        for (const o of outcomes.filter((x) => x.result === "rotated" || x.result === "reattached")) {
+          log.info({ service: o.service, identity: o.identity, result: o.result, reason: o.reason, detail: o.detail, generation: { from: o.generationBefore, to: o.generationAfter } }, `${o.result} (${o.reason})`);
+        }
         await listRows().catch(() => undefined); // refresh expiry gauges
         p.metrics.reconcileFinished(failed.length === 0 ? "ok" : "failed", new Date());
         log.info({ trigger: r.trigger, services: outcomes.length, changed: outcomes.filter((o) => o.result === "rotated" || o.result === "reattached").length, failed: failed.length }, "reconcile done");

@@ -101,7 +101,7 @@ export function planService(input: PlanInput, p: PlanParams): PlanVerdict {
   }
   if (p.now >= current.notAfter) return { action: "issue", reason: "expired", detail: `certificate expired at ${current.notAfter.toISOString()}` };
   if (current.issuer !== p.issuer) return { action: "issue", reason: "issuer-changed", detail: "issued by an intermediate that no longer issues" };
-  if (current.profile !== input.profile) return { action: "issue", reason: "settings-changed", detail: "labels changed the names, lifetime or algorithm" };
+  if (current.profile !== input.profile) return { action: "issue", reason: "settings-changed", detail: "the names, lifetime or key algorithm asked for changed (labels, or the config in embedded mode)" };
   const due = dueAt(current, p);
   if (p.now >= due) {
     return { action: "issue", reason: "due", detail: `${left(current, p.now)} left of ${formatDuration((current.notAfter.getTime() - current.notBefore.getTime()) / 1000)}` };

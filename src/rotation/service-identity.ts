@@ -178,10 +178,7 @@ export function readServiceIdentity(
   );
   const allow = list(get("allow")).map((a) => fromLabel(`${p}allow`, () => peerSpiffeId(a, { trustDomain: d.trustDomain, stack })));
 
-  const profile = createHash("sha256")
-    .update(JSON.stringify({ identity, dns: [...dnsNames].sort(), spiffeId, ttlSeconds, keyAlgorithm }))
-    .digest("hex")
-    .slice(0, 16);
+  const profile = settingsProfile({ identity, dnsNames, spiffeId, ttlSeconds, keyAlgorithm });
   return {
     serviceId: service.id,
     serviceName,
@@ -196,6 +193,19 @@ export function readServiceIdentity(
     allow,
     profile,
   };
+}
+
+/**
+ * The hash of the settings a certificate is issued for (names, SPIFFE ID, extra URIs, lifetime, key algorithm): a
+ * change means a new certificate, in both modes. Without extra URIs (swarm mode) the hash is the one older versions
+ * wrote on their secrets, so an upgrade re-issues nothing. Pure.
+ */
+export function settingsProfile(p: { identity: string; dnsNames: string[]; spiffeId: string; uris?: string[]; ttlSeconds: number; keyAlgorithm: KeyAlgorithm }): string {
+  const extra = p.uris && p.uris.length > 0 ? { uris: [...p.uris].sort() } : {};
+  return createHash("sha256")
+    .update(JSON.stringify({ identity: p.identity, dns: [...p.dnsNames].sort(), spiffeId: p.spiffeId, ttlSeconds: p.ttlSeconds, keyAlgorithm: p.keyAlgorithm, ...extra }))
+    .digest("hex")
+    .slice(0, 16);
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Config } from "../config/load-config.js";
 import type { Fleet } from "./fleet.js";
-import { nextRenewal } from "./plan.js";
+import { nextRenewal, type GenerationInfo, type PlanVerdict } from "./plan.js";
 
 /** One row of `status` / `GET /v1/services`: what an operator asks of a service's certificate. */
 export interface ServiceStatusRow {
@@ -16,25 +16,41 @@ export interface ServiceStatusRow {
   reason: string;
 }
 
+/** What a status row is read from, in either mode: one service (swarm) or configured identity (embedded). */
+export interface StatusSource {
+  service: string;
+  identity: string | null;
+  /** The generation the service runs (swarm: mounted; embedded: `current`), or null. */
+  attached: number | null;
+  generations: GenerationInfo[];
+  verdict?: PlanVerdict;
+  error?: string;
+}
+
+/** One status row. Pure. */
+export function statusRow(src: StatusSource, config: Pick<Config, "leaf">, now: Date): ServiceStatusRow {
+  const g = src.generations.find((x) => x.generation === src.attached);
+  const v = src.verdict;
+  const state: ServiceStatusRow["state"] = src.identity === null || src.error !== undefined ? "error" : !g ? "missing" : v?.action === "none" ? "ok" : "due";
+  return {
+    identity: src.identity,
+    service: src.service,
+    generation: g?.generation ?? null,
+    serial: g?.serial ?? null,
+    notAfter: g?.notAfter.toISOString() ?? null,
+    secondsLeft: g ? Math.round((g.notAfter.getTime() - now.getTime()) / 1000) : null,
+    nextRotation: g ? nextRenewal(g, config.leaf).toISOString() : null,
+    issuer: g?.issuer.slice(0, 16) || null,
+    state,
+    reason: src.error ?? v?.detail ?? "",
+  };
+}
+
 /** Reads a gathered fleet into status rows. Pure. */
 export function statusRows(fleet: Fleet, config: Pick<Config, "leaf">, now: Date): ServiceStatusRow[] {
-  return fleet.entries.map((e) => {
-    const g = e.generations.find((x) => x.generation === e.attached?.generation);
-    const v = e.verdict;
-    const state: ServiceStatusRow["state"] = !e.identity ? "error" : !g ? "missing" : v?.action === "none" ? "ok" : "due";
-    return {
-      identity: e.identity?.identity ?? null,
-      service: e.service.name,
-      generation: g?.generation ?? null,
-      serial: g?.serial ?? null,
-      notAfter: g?.notAfter.toISOString() ?? null,
-      secondsLeft: g ? Math.round((g.notAfter.getTime() - now.getTime()) / 1000) : null,
-      nextRotation: g ? nextRenewal(g, config.leaf).toISOString() : null,
-      issuer: g?.issuer.slice(0, 16) ?? null,
-      state,
-      reason: e.error ?? v?.detail ?? "",
-    };
-  });
+  return fleet.entries.map((e) =>
+    statusRow({ service: e.service.name, identity: e.identity?.identity ?? null, attached: e.attached?.generation ?? null, generations: e.generations, ...(e.verdict ? { verdict: e.verdict } : {}), ...(e.error ? { error: e.error } : {}) }, config, now),
+  );
 }
 
 /** What the certificate metrics record of one row (cert-manager's Ready condition, expiry and renewal times). */

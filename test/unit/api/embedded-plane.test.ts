@@ -4,7 +4,7 @@
  * policy, audit records, the readiness cache and stale gauges.
  */
 import { createPrivateKey, X509Certificate } from "node:crypto";
-import { lstatSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -137,7 +137,7 @@ t.test("readiness is cached: probes do not re-read and decrypt the CA each time"
   t.equal(w.reads(), after, "fifty probes, no further CA read");
 });
 
-t.test("the expiry gauge of an identity that no longer exists is removed on the next status read", async (t) => {
+t.test("the expiry gauge of an identity that no longer exists is removed on the next reconcile", async (t) => {
   const w = await world(t);
   w.metrics.setLeafExpiry("removed-from-config", new Date(Date.now() + 3600_000));
   await w.plane.reconcile({ trigger: "start" });
@@ -148,7 +148,59 @@ t.test("the expiry gauge of an identity that no longer exists is removed on the 
   t.match(text, `${METRIC_NAMES.certificateReady}{name="web",condition="True"} 1`, "the issued certificate is Ready");
   t.match(text, new RegExp(`${METRIC_NAMES.certificateExpiration}\\{name="web"\\} \\d+`));
   t.match(text, new RegExp(`${METRIC_NAMES.certificateRenewal}\\{name="web"\\} \\d+`));
-  t.match(text, `${METRIC_NAMES.certificateReady}{name="broken",condition="False"} 1`, "the identity with a bad envoy block has none");
+  t.match(text, `${METRIC_NAMES.certificateReady}{name="broken",condition="Unknown"} 1`, "the identity with a bad envoy block: its settings are invalid (Unknown, as for invalid labels)");
   t.match(text, `${METRIC_NAMES.rotationFailures}{name="broken"} 1`);
   t.match(text, `${METRIC_NAMES.reconciles}{result="failed"} 1`, "one identity failed: the reconcile is not a success");
+});
+
+t.test("a TTL or key algorithm changed in the config re-issues in embedded mode with reason settings-changed, as in swarm mode; unchanged settings re-issue nothing", async (t) => {
+  const w = await world(t);
+  await w.plane.reconcile({ trigger: "start" });
+  const plain = join(w.data, "certs", "plain");
+  const at = (gen: string) => new X509Certificate(readFileSync(join(plain, gen, "tls.crt")));
+  t.equal(readlinkSync(join(plain, "current")), "g1");
+  const same = createServingPlane({ store: openFileStore(w.data), kekFile: join(w.data, "kek"), config: loadConfig({ file: join(w.dir, "config.yaml"), env: {} }), logger: createLogger({ level: "silent", pretty: false }), metrics: createMetrics({ processMetrics: false }), dataDir: w.data });
+  t.match(await same.rotate("plain", { dryRun: true }, "token"), [{ action: "skipped", reason: "up-to-date" }], "a restart with the same config plans nothing");
+
+  const withSettings = (extra: string) => {
+    writeFileSync(join(w.dir, "config.yaml"), CONFIG.replace("dns: [plain.local]", `dns: [plain.local]\n    ${extra}`));
+    const config = loadConfig({ file: join(w.dir, "config.yaml"), env: {} });
+    return createServingPlane({ store: openFileStore(w.data), kekFile: join(w.data, "kek"), config, logger: createLogger({ level: "silent", pretty: false }), metrics: createMetrics({ processMetrics: false }), dataDir: w.data });
+  };
+  const ttl = withSettings("ttl: 2h");
+  t.match(await ttl.rotate("plain", { dryRun: true }, "token"), [{ action: "planned", reason: "settings-changed" }], "the plan says why");
+  t.match(await ttl.getService("plain"), { state: "due", reason: /names, lifetime or key algorithm/ });
+  t.match(await ttl.rotate("plain", {}, "token"), [{ identity: "plain", action: "rotated", reason: "settings-changed", generationBefore: 1, generationAfter: 2 }]);
+  const g2 = at("g2");
+  t.equal((Date.parse(g2.validTo) - Date.parse(g2.validFrom)) / 1000, 2 * 3600 + 60, "the new certificate lives 2h (+ the 60 s backdating)");
+  t.match(await ttl.rotate("plain", {}, "token"), [{ action: "skipped", reason: "up-to-date" }], "once re-issued, it is up to date");
+
+  const alg = withSettings("ttl: 2h\n    keyAlgorithm: ed25519");
+  t.match(await alg.rotate("plain", {}, "token"), [{ identity: "plain", action: "rotated", reason: "settings-changed", generationBefore: 2, generationAfter: 3 }]);
+  t.equal(at("g3").publicKey.asymmetricKeyType, "ed25519", "the new key is Ed25519");
+  t.match(await alg.rotate(null, {}, "token"), [{ identity: "web", action: "skipped" }, { identity: "plain", action: "skipped" }, { identity: "broken", action: "failed" }], "nothing else moves");
+});
+
+t.test("a generation directory written before labels.json existed is re-issued once, then left alone", async (t) => {
+  const w = await world(t);
+  await w.plane.reconcile({ trigger: "start" });
+  const plain = join(w.data, "certs", "plain");
+  rmSync(join(plain, "g1", "labels.json"));
+  t.match(await w.plane.rotate("plain", {}, "token"), [{ action: "rotated", reason: "settings-changed", generationAfter: 2 }]);
+  t.match(await w.plane.rotate("plain", {}, "token"), [{ action: "skipped", reason: "up-to-date" }]);
+});
+
+t.test("after a CA change the trust bundle is re-written beside the certificate, and a crash between writing a generation and switching to it resumes without issuing", async (t) => {
+  const w = await world(t);
+  await w.plane.reconcile({ trigger: "start" });
+  const plain = join(w.data, "certs", "plain");
+  // The generation directory is complete but `current` still names the old one (a crash between the two steps).
+  await w.plane.rotate("plain", { force: true }, "token");
+  symlinkSync("g1", join(plain, ".current.tmp"));
+  renameSync(join(plain, ".current.tmp"), join(plain, "current"));
+  t.match(await w.plane.rotate("plain", {}, "token"), [{ action: "reattached", reason: "resume", generationBefore: 1, generationAfter: 2 }]);
+  t.equal(readlinkSync(join(plain, "current")), "g2");
+  writeFileSync(join(plain, "g2", "ca.crt"), "an old bundle\n");
+  t.match(await w.plane.rotate("plain", {}, "token"), [{ action: "reattached", reason: "bundle-changed", generationAfter: 2 }]);
+  t.equal(readFileSync(join(plain, "ca.crt"), "utf8"), await w.plane.bundlePem(), "ca.crt is the CA's bundle again");
 });

@@ -5,23 +5,27 @@
  *   DIR/certs/<identity>/
  *     g2/ tls.crt tls.key ca.crt      the previous generation (kept: rotation.keepPrevious)
  *     g3/ tls.crt tls.key ca.crt      written completely (fsync) before it becomes current
+ *         labels.json                 what swarm mode keeps in the secrets' labels (serial, validity, issuer, profile)
  *     current -> g3                   replaced by rename(2) of a new symlink: one atomic step
  *     tls.crt -> current/tls.crt      stable paths for programs that take file names
  *     tls.key -> current/tls.key
  *     ca.crt  -> current/ca.crt
  *     envoy.yaml                      Envoy bootstrap (identities with an `envoy` block), atomic replace
  *
- * The generation is the number in the name `current` points to: no other state file.
+ * The generation is the number in the name `current` points to: no other state file. This is the embedded store
+ * adapter (the sibling of src/swarm for the file store): it reads and writes files; what to do with them is decided
+ * by the same planner as in swarm mode (src/rotation/embedded-fleet.ts feeds it).
  */
 import { randomBytes } from "node:crypto";
 import { chmod, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, symlink } from "node:fs/promises";
 import { join } from "node:path";
-import { writeFileAtomic } from "../store/atomic-write.js";
+import { writeFileAtomic } from "./atomic-write.js";
 
 export const CERT_FILES = ["tls.crt", "tls.key", "ca.crt"] as const;
 export type CertFile = (typeof CERT_FILES)[number];
 
 const GEN_RE = /^g([1-9][0-9]{0,8})$/;
+const LABELS_FILE = "labels.json";
 
 /** The generation `current` points to; 1 for a directory written by an older version (plain files); 0 when none. */
 export async function currentGeneration(dir: string): Promise<number> {
@@ -96,6 +100,8 @@ export interface GenerationPublishParams {
   /** The identity's directory. */
   dir: string;
   files: Record<CertFile, string>;
+  /** Public facts of the certificate (the labels swarm mode puts on its secrets), written as labels.json. */
+  labels?: Record<string, string>;
   /** Superseded generations kept (for rollback and for readers that resolved `current` just before the swap). */
   keepPrevious: number;
 }
@@ -117,23 +123,86 @@ export async function publishGeneration(p: GenerationPublishParams): Promise<{ f
     await writeSynced(join(tmp, "tls.key"), p.files["tls.key"], 0o400);
     await writeSynced(join(tmp, "tls.crt"), p.files["tls.crt"], 0o644);
     await writeSynced(join(tmp, "ca.crt"), p.files["ca.crt"], 0o644);
+    if (p.labels) await writeSynced(join(tmp, LABELS_FILE), `${JSON.stringify(p.labels, null, 2)}\n`, 0o644);
     await fsyncDir(tmp);
     await rename(tmp, join(p.dir, `g${to}`));
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
     throw e;
   }
-  await swapLink(p.dir, "current", `g${to}`);
-  for (const f of CERT_FILES) {
-    const target = `current/${f}`;
-    const now = await readlink(join(p.dir, f)).catch(() => null);
-    if (now !== target) await swapLink(p.dir, f, target);
-  }
-  await fsyncDir(p.dir);
+  await attachGeneration(p.dir, to);
   // Prune: keep the current generation and `keepPrevious` below it.
   const keep = new Set((await generationDirs(p.dir)).filter((g) => g <= to).slice(-(p.keepPrevious + 1)));
   for (const g of await generationDirs(p.dir)) if (!keep.has(g)) await rm(join(p.dir, `g${g}`), { recursive: true, force: true });
   return { from, to };
+}
+
+/** Makes an existing generation current (one atomic link swap) and the stable paths links into `current`. */
+export async function attachGeneration(dir: string, generation: number): Promise<void> {
+  await swapLink(dir, "current", `g${generation}`);
+  for (const f of CERT_FILES) {
+    const target = `current/${f}`;
+    const now = await readlink(join(dir, f)).catch(() => null);
+    if (now !== target) await swapLink(dir, f, target);
+  }
+  await fsyncDir(dir);
+}
+
+/**
+ * Replaces the trust bundle of a generation (atomic rename): the key pair and certificate stay, only the roots a
+ * workload trusts change (a CA rotation's trust phase).
+ */
+export async function replaceBundle(dir: string, generation: number, pem: string): Promise<void> {
+  await writeFileAtomic(join(dir, `g${generation}`, "ca.crt"), pem, { mode: 0o644 });
+}
+
+/** One generation as read back from its directory. */
+export interface StoredGeneration {
+  generation: number;
+  /** tls.crt (leaf + chain), or null when missing. */
+  certPem: string | null;
+  /** tls.key exists (its content is never read here). */
+  hasKey: boolean;
+  /** ca.crt, or null when missing. */
+  caPem: string | null;
+  /** labels.json, or null for a directory written before it existed (or a legacy plain-file directory). */
+  labels: Record<string, string> | null;
+}
+
+/** What an identity's directory holds: the generation `current` names (0 when none) and every generation. */
+export interface StoredIdentity {
+  current: number;
+  generations: StoredGeneration[];
+  /** envoy.yaml as written, or null. */
+  envoyYaml: string | null;
+}
+
+const readText = (path: string): Promise<string | null> => readFile(path, "utf8").catch(() => null);
+
+async function readStoredGeneration(dir: string, generation: number): Promise<StoredGeneration> {
+  const [certPem, keyStat, caPem, labelsText] = await Promise.all([
+    readText(join(dir, "tls.crt")),
+    lstat(join(dir, "tls.key")).catch(() => null),
+    readText(join(dir, "ca.crt")),
+    readText(join(dir, LABELS_FILE)),
+  ]);
+  let labels: Record<string, string> | null = null;
+  try {
+    labels = labelsText === null ? null : (JSON.parse(labelsText) as Record<string, string>);
+  } catch {
+    labels = null; // edited by hand: read as if it were absent
+  }
+  return { generation, certPem, hasKey: keyStat !== null, caPem, labels };
+}
+
+/** Reads an identity's directory (no key material is read). A missing directory reads as empty. */
+export async function readStoredIdentity(dir: string): Promise<StoredIdentity> {
+  const current = await currentGeneration(dir);
+  const numbers = await generationDirs(dir);
+  const generations = await Promise.all(numbers.map((g) => readStoredGeneration(join(dir, `g${g}`), g)));
+  // A directory written by an older version keeps plain files in DIR itself: that is generation 1.
+  if (current === 1 && !numbers.includes(1)) generations.unshift(await readStoredGeneration(dir, 1));
+  return { current, generations, envoyYaml: await readEnvoyYaml(dir) };
 }
 
 /** Writes DIR/envoy.yaml atomically when its content differs; returns whether it changed. */

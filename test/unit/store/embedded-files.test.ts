@@ -3,7 +3,7 @@ import { readFile, readlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
-import { currentGeneration, publishGeneration, readCurrentFile } from "../../../src/rotation/embedded-files.js";
+import { currentGeneration, publishGeneration, readCurrentFile } from "../../../src/store/embedded-files.js";
 
 const files = (tag: string) => ({ "tls.crt": `crt ${tag}`, "tls.key": `key ${tag}`, "ca.crt": `ca ${tag}` });
 

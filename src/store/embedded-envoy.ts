@@ -8,7 +8,6 @@ import { join, resolve } from "node:path";
 import type { IdentityEntry } from "../config/schema.js";
 import { ENVOY_LABELS, parseEnvoyLabels, renderEnvoyBootstrapYaml, validateEnvoyConfig, renderEnvoyBootstrap, type EnvoySidecarSettings } from "../envoy/index.js";
 import { badInput, isMtlsError } from "../errors.js";
-import { peerSpiffeId } from "./service-identity.js";
 
 const PREFIX = "mtls.";
 
@@ -16,7 +15,10 @@ const PREFIX = "mtls.";
 export const EMBEDDED_ENVOY_KEYS: readonly string[] = ENVOY_LABELS.filter((l) => l.name !== "envoy" && l.name !== "envoy.target").map((l) => l.name.replace(/^envoy\./, ""));
 
 /** The sidecar settings of a configured identity, or null without an `envoy` block. Throws bad-input naming the key. Pure. */
-export function embeddedEnvoySettings(id: IdentityEntry, ctx: { trustDomain: string; certDir: string }): EnvoySidecarSettings | null {
+export function embeddedEnvoySettings(
+  id: IdentityEntry,
+  ctx: { trustDomain: string; certDir: string; /** The SPIFFE ID an `allow` or upstream name stands for (outside stacks). */ spiffeIdOf: (name: string) => string },
+): EnvoySidecarSettings | null {
   if (id.envoy === undefined) return null;
   const where = `identities.${id.name}.envoy`;
   const labels: Record<string, string> = { [`${PREFIX}envoy`]: "true" };
@@ -36,7 +38,7 @@ export function embeddedEnvoySettings(id: IdentityEntry, ctx: { trustDomain: str
       identity: id.name,
       trustDomain: ctx.trustDomain,
       serviceName: id.name,
-      spiffeIdOf: (name) => peerSpiffeId(name, { trustDomain: ctx.trustDomain, stack: null }),
+      spiffeIdOf: ctx.spiffeIdOf,
     });
   } catch (e) {
     if (isMtlsError(e, "bad-input")) throw badInput(`config ${where}: ${e.message.replace(/label mtls\.(envoy\.)?/g, "")}`, e);
