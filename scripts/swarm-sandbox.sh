@@ -228,6 +228,9 @@ ha_network() {
   # Docker's FORWARD policy drops bridged traffic (br_netfilter): let the nodes talk to each other.
   iptables -C FORWARD -i "$HA_BRIDGE" -o "$HA_BRIDGE" -j ACCEPT 2>/dev/null || iptables -I FORWARD -i "$HA_BRIDGE" -o "$HA_BRIDGE" -j ACCEPT
   [ -e "/run/netns/$ns" ] || ip netns add "$ns"
+  # A namespace made anew (after kill-node) lacks its end of the link: the old pair goes (its other end may still sit
+  # in the dead node's namespace, which the kernel can keep a while), a new one is made.
+  if ! ip -n "$ns" link show eth0 >/dev/null 2>&1; then ip link del "$host_if" 2>/dev/null || true; fi
   if ! ip link show "$host_if" >/dev/null 2>&1; then
     ip link add "$host_if" type veth peer name eth0 netns "$ns"
     ip link set "$host_if" master "$HA_BRIDGE"
@@ -414,8 +417,12 @@ case "$cmd" in
   up) if [ "$managers" -gt 0 ]; then ha_up "$managers"; else cmd_up; fi ;;
   down) if [ "$managers" -gt 0 ]; then ha_down "$managers"; else cmd_down; fi ;;
   status) if [ "$managers" -gt 0 ]; then ha_status "$managers"; else cmd_status; fi ;;
-  kill-node) ha_index "${1:-}"; say "node m$1: SIGKILL engine, containerd and containers"; ha_kill "$1" ;;
-  start-node) ha_index "${1:-}"; ha_start_engine "$1"; ha_wait_manager "$1" ;;
+  # A crashed machine comes back with fresh kernel network state: the node's network namespace goes with the kill
+  # and is made anew on start. (Kept, the restarted engine fails every overlay join with "error creating vxlan
+  # interface: file exists": the dead engine's VXLAN ids stay registered in that namespace.)
+  kill-node) ha_index "${1:-}"; say "node m$1: SIGKILL engine, containerd and containers"; ha_kill "$1"
+    ip netns del "$(ha_node "$1")" 2>/dev/null || true ;;
+  start-node) ha_index "${1:-}"; ha_network "$1"; ha_start_engine "$1"; ha_wait_manager "$1" ;;
   link-down) ha_index "${1:-}"; ip link set "smtlsha-m$1" down ;;
   link-up) ha_index "${1:-}"; ip link set "smtlsha-m$1" up ;;
   load-images) [ "$#" -gt 0 ] || usage; ha_images "$(ha_managers)" "$@" ;;
