@@ -184,6 +184,8 @@ export interface PruneParams {
   dryRun: boolean;
   /** Called before and after each removal (for people watching). */
   onProgress?: (r: PruneResult, phase: "removing" | "done") => void;
+  /** The lease's signal: once aborted (lease lost or not renewed in time), no further object is removed. */
+  signal?: AbortSignal;
 }
 
 const IN_USE = /in use by/i;
@@ -201,6 +203,11 @@ export async function prune(swarm: Swarm, p: PruneParams): Promise<PruneReport> 
     }
     if (p.dryRun) {
       objects.push({ ...item, result: "planned" });
+      continue;
+    }
+    if (p.signal?.aborted) {
+      const why = p.signal.reason instanceof Error ? p.signal.reason.message : "interrupted";
+      objects.push({ ...item, result: "failed", error: `not removed: ${why}` });
       continue;
     }
     const r: PruneResult = { ...item, result: "removed" };

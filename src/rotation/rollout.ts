@@ -244,6 +244,8 @@ async function rollOne(deps: RotationDeps, fleet: Fleet, e: FleetEntry, bundle: 
   let serial: string | undefined;
   let notAfter: string | undefined;
   if (verdict.action === "issue") {
+    // The lease's signal: a holder that lost its lease (or could not renew it in time) issues nothing more.
+    p.signal?.throwIfAborted();
     progress("issuing", verdict.detail);
     generation = Math.max(0, ...e.generations.map((g) => g.generation), ...fleet.secrets.byIdentity.get(want.identity)?.crt.keys() ?? []) + 1;
     const leaf = await issueLeaf(authority, {
@@ -310,6 +312,7 @@ async function rollOne(deps: RotationDeps, fleet: Fleet, e: FleetEntry, bundle: 
   progress("updating", `generation ${e.attached?.generation ?? "-"} → ${generation}`);
   let update;
   try {
+    p.signal?.throwIfAborted(); // no service update without the lease (the secrets made for it are removed below)
     update = await updateServiceWithRetry(swarm, e.service.id, (s: ServiceRecord) => {
       let spec = patchServiceSecrets(s.spec, { replace: attachments, remove: ours });
       spec = patchServiceConfigs(spec, { replace: configAttachments, remove: ourConfig });
@@ -366,8 +369,11 @@ async function rollOne(deps: RotationDeps, fleet: Fleet, e: FleetEntry, bundle: 
   if (warnings.includes(HOST_PORT_WARNING)) await restoreUpdateOrder(swarm, e.service.id, update.before.spec).catch((err: unknown) => log.warn({ err: (err as Error).message }, "could not restore the update order"));
   await p.afterStep?.("converged", name);
 
-  await pruneGenerations(swarm, fleet, want.identity, generation, config.rotation.keepPrevious, log);
-  await pruneEnvoyConfigs(swarm, fleet, want.identity, envoy?.id ?? null, config.rotation.keepPrevious);
+  // Without the lease, prune nothing: the next holder prunes what was superseded (see the verdict "none" path).
+  if (!p.signal?.aborted) {
+    await pruneGenerations(swarm, fleet, want.identity, generation, config.rotation.keepPrevious, log);
+    await pruneEnvoyConfigs(swarm, fleet, want.identity, envoy?.id ?? null, config.rotation.keepPrevious);
+  }
   return {
     ...base,
     result: verdict.action === "issue" ? "rotated" : "reattached",

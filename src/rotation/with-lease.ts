@@ -5,7 +5,10 @@ import type { Logger } from "../log.js";
 import { acquireLease, readLease } from "../swarm/lease.js";
 import type { Swarm } from "../swarm/swarm.js";
 
-/** Refused because another rotator holds a live lease; `heldUntil` is its expiry as read (null: unknown). */
+/**
+ * Refused because another rotator holds a live lease; `heldUntil` is its expiry as the holder wrote it (its clock:
+ * a hint for when to try again, null: unknown).
+ */
 export class LeaseHeldError extends MtlsError {
   constructor(
     message: string,
@@ -25,37 +28,33 @@ export interface LeaseRunParams {
 }
 
 /**
- * Runs `work` while holding the rotation lease, renewing it every third of its lifetime. When someone else holds
- * it, fails at once with a LeaseHeldError (code "lease-held") naming the holder and its expiry. If the lease is lost
- * mid-run, the signal given to `work` aborts.
+ * Runs `work` while holding the rotation lease; the lease renews itself (compare-and-swap) every third of its
+ * lifetime. When someone else holds it, fails at once with a LeaseHeldError (code "lease-held") naming the holder.
+ * The signal given to `work` aborts when the lease is lost or cannot be renewed before it would expire: `work` must
+ * stop acting then.
  */
 export async function withLease<T>(swarm: Swarm, p: LeaseRunParams, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const owner = p.owner ?? `${hostname()}:${process.pid}`;
-  const lease = await acquireLease(swarm, { name: p.name, owner, ttlSeconds: p.ttlSeconds });
+  const log = p.logger.child({ component: "lease" });
+  const lease = await acquireLease(swarm, {
+    name: p.name,
+    owner,
+    ttlSeconds: p.ttlSeconds,
+    onRenewError: (e) => log.warn({ err: (e as Error).message }, "lease renewal failed; retrying until the lease would expire"),
+  });
   if (!lease) {
     const held = await readLease(swarm, { name: p.name });
-    const who = held ? `held by ${held.owner} until ${held.expiresAt.toISOString()}` : "held";
+    const who = held ? `held by ${held.owner} until about ${held.expiresAt.toISOString()}` : "held";
     throw new LeaseHeldError(`another rotation is running (lease ${p.name ?? "mtls.lock"} ${who}); try again when it finishes`, held?.expiresAt ?? null);
   }
-  const ac = new AbortController();
   // Every rollout in flight listens on this one signal (up to --concurrency 64): no leak warning for that.
-  setMaxListeners(0, ac.signal);
-  const timer = setInterval(() => {
-    lease.renew().then(
-      (ok) => {
-        if (!ok) {
-          p.logger.error({ component: "lease" }, "lease lost; stopping after the current step");
-          ac.abort(new MtlsError("lease-held", "the rotation lease was lost (taken over by another rotator)"));
-        }
-      },
-      (e: unknown) => p.logger.warn({ component: "lease", err: (e as Error).message }, "lease renewal failed; will retry"),
-    );
-  }, Math.max(1000, (p.ttlSeconds * 1000) / 3));
-  timer.unref();
+  setMaxListeners(0, lease.signal);
+  const onLost = (): void => log.error({ reason: (lease.signal.reason as Error)?.message }, "lease lost; stopping");
+  lease.signal.addEventListener("abort", onLost, { once: true });
   try {
-    return await work(ac.signal);
+    return await work(lease.signal);
   } finally {
-    clearInterval(timer);
-    await lease.release().catch((e: unknown) => p.logger.warn({ component: "lease", err: (e as Error).message }, "could not release the lease; it expires by itself"));
+    lease.signal.removeEventListener("abort", onLost);
+    await lease.release().catch((e: unknown) => log.warn({ err: (e as Error).message }, "could not release the lease; it expires by itself"));
   }
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmod, chown, link, mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { link, mkdir, open, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, basename, resolve } from "node:path";
 
 export interface AtomicWriteParams {
@@ -63,12 +63,14 @@ export async function prepareFileAtomic(path: string, data: string | Uint8Array,
   try {
     try {
       await fh.writeFile(data);
+      // Owner and mode by the open handle, before close: the name could be swapped (a symlink to another file) by
+      // anyone who can write this directory between a close and a path-based chmod/chown.
+      if (p.uid !== undefined || p.gid !== undefined) await fh.chown(p.uid ?? -1, p.gid ?? -1);
+      await fh.chmod(mode);
       await fh.sync();
     } finally {
       await fh.close();
     }
-    if (p.uid !== undefined || p.gid !== undefined) await chown(tmp, p.uid ?? -1, p.gid ?? -1);
-    await chmod(tmp, mode);
   } catch (e) {
     await rm(tmp, { force: true });
     throw e;

@@ -2,7 +2,6 @@
  * The one module that talks to dockerode. Everything else in swarm-mtls sees the `Swarm` interface.
  */
 import { readFileSync } from "node:fs";
-import { Agent as HttpsAgent } from "node:https";
 import { setTimeout as sleepMs } from "node:timers/promises";
 import Docker from "dockerode";
 import { MtlsError } from "../errors.js";
@@ -42,7 +41,6 @@ function buildDockerode(p: DockerConnectionParams): Docker {
     version: undefined,
     pathPrefix: "/",
   };
-  if (ep.protocol === "https" && ep.tls && !ep.tls.verify) opts.agent = new HttpsAgent({ rejectUnauthorized: false });
   return new Docker(opts as Docker.DockerOptions);
 }
 
@@ -182,6 +180,13 @@ export function connectSwarm(p: DockerConnectionParams = {}): Swarm {
 
     async removeConfig(id) {
       await tolerateNotFound(`remove config ${id}`, () => docker.getConfig(id).remove());
+    },
+
+    async updateConfigLabels(c, labels) {
+      // ConfigUpdate (API 1.30+): Name and Data must be sent back unchanged; the version makes it conditional.
+      await call(`update config ${c.name}`, () =>
+        docker.getConfig(c.id).update({ _query: { version: c.version }, _body: { Name: c.name, Labels: labels, Data: c.data.toString("base64") } } as never) as unknown as Promise<unknown>,
+      );
     },
 
     async events(ep: EventsWatchParams, onEvent: (e: SwarmEvent) => void) {

@@ -66,7 +66,9 @@ export function resolveDockerEndpoint(p: DockerConnectionParams, home: string = 
   const endpoint: DockerEndpoint = { protocol: https ? "https" : "http", hostname: u.hostname, port, timeoutMs };
   if (https && (p.tlsVerify === true || p.certPath !== undefined)) {
     const dir = p.certPath ?? join(home, ".docker");
-    endpoint.tls = { caFile: join(dir, "ca.pem"), certFile: join(dir, "cert.pem"), keyFile: join(dir, "key.pem"), verify: p.tlsVerify ?? false };
+    // The engine's certificate is always verified against ca.pem: a cert path without DOCKER_TLS_VERIFY (an https://
+    // address) must not turn verification off, or anyone on the path could pose as the engine and get our spec writes.
+    endpoint.tls = { caFile: join(dir, "ca.pem"), certFile: join(dir, "cert.pem"), keyFile: join(dir, "key.pem"), verify: true };
   }
   return endpoint;
 }

@@ -172,6 +172,11 @@ export interface Swarm {
   findConfig(name: string): Promise<ConfigRecord | null>;
   /** not-found tolerated. */
   removeConfig(id: string): Promise<void>;
+  /**
+   * Replaces a config's labels (the only part of a config the engine lets change), if its `Version.Index` is still
+   * `config.version`: a compare-and-swap. `isOutOfSequence(e)` when it changed since; MtlsError("not-found") when gone.
+   */
+  updateConfigLabels(config: Pick<ConfigRecord, "id" | "name" | "version" | "data">, labels: Record<string, string>): Promise<void>;
   /** Streams events until `signal` aborts, reconnecting with backoff (resuming from the last event seen). */
   events(p: EventsWatchParams, onEvent: (e: SwarmEvent) => void): Promise<void>;
 }

@@ -32,6 +32,15 @@ t.test("tcp without TLS verify is plain http; TLS certs default to ~/.docker", a
   t.equal(dockerConnectionFromEnv({ DOCKER_TLS_VERIFY: "0" }).tlsVerify, undefined);
 });
 
+t.test("an https:// engine with DOCKER_CERT_PATH but no DOCKER_TLS_VERIFY is still verified", async (t) => {
+  const p = dockerConnectionFromEnv({ DOCKER_HOST: "https://engine.example:2376", DOCKER_CERT_PATH: "/certs" });
+  t.equal(p.tlsVerify, undefined);
+  t.same(resolveDockerEndpoint(p), {
+    protocol: "https", hostname: "engine.example", port: 2376, timeoutMs: 30_000,
+    tls: { caFile: "/certs/ca.pem", certFile: "/certs/cert.pem", keyFile: "/certs/key.pem", verify: true },
+  }, "the engine's certificate is checked against ca.pem");
+});
+
 t.test("unsupported scheme is refused", async (t) => {
   t.throws(() => resolveDockerEndpoint({ host: "ssh://op@host" }), /unsupported docker host scheme ssh:/);
 });
