@@ -3,6 +3,7 @@
  * online intermediate that issues the leaves. CA certificates are made with @peculiar/x509; leaves take the fast
  * path in leaf.ts.
  */
+import { encryptPrivateKeyScrypt } from "./encrypt-key.js";
 import { KeyObject, X509Certificate as NodeX509Certificate, webcrypto } from "node:crypto";
 import { badInput, MtlsError, printable } from "../errors.js";
 
@@ -60,7 +61,7 @@ export function caKeyAlgorithm(pair: CaKeyPair): KeyAlgorithm {
 /** The result of createAuthority. */
 export interface AuthorityCreateResult {
   authority: Authority;
-  /** Only with offlineRoot: the root private key as encrypted PKCS#8 PEM (aes-256-cbc). Store it offline. */
+  /** Only with offlineRoot: the root private key as encrypted PKCS#8 PEM (PBES2: scrypt, AES-256-CBC). Store it offline. */
   offlineRootKeyPem?: string;
 }
 
@@ -136,7 +137,7 @@ export async function createAuthority(p: AuthorityCreateParams): Promise<Authori
     createdAt: new Date(nowMs),
   };
   if (passphrase === undefined) return { authority };
-  const offlineRootKeyPem = rootKey.export({ type: "pkcs8", format: "pem", cipher: "aes-256-cbc", passphrase }) as string;
+  const offlineRootKeyPem = encryptPrivateKeyScrypt(rootKey, passphrase);
   return { authority, offlineRootKeyPem };
 }
 
