@@ -13,6 +13,7 @@ import { formatSchemaErrors, handleApiError, handleNotFound } from "./error-repl
 import type { Metrics } from "./metrics.js";
 import { registerPublicRoutes } from "./public-routes.js";
 import { errorReplySchema } from "./schemas.js";
+import { VERSION } from "../version.js";
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
 
@@ -31,7 +32,7 @@ export interface ApiAppParams {
   bodyLimit?: number;
   /** HTTPS server options ({key, cert, ca, requestCert: true, rejectUnauthorized: false}); default null = plain HTTP. */
   https?: HttpsServerOptions | null;
-  /** Version shown in the OpenAPI document; default "dev". */
+  /** Version shown in the OpenAPI document; default the package version. */
   version?: string;
 }
 
@@ -65,7 +66,7 @@ export async function buildApiApp(p: ApiAppParams): Promise<FastifyInstance> {
       openapi: "3.0.3",
       info: {
         title: "swarm-mtls",
-        version: p.version ?? "dev",
+        version: p.version ?? VERSION,
         description:
           "Certificate authority and rotation for Docker Swarm. Admin routes take `Authorization: Bearer <token>` " +
           "or, over HTTPS, a client certificate of an admin identity issued by this CA.",

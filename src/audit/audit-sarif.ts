@@ -1,4 +1,5 @@
 import type { AuditCheck, Finding, Severity } from "./finding.js";
+import { VERSION } from "../version.js";
 
 /** SARIF `level` of each severity. */
 const LEVEL: Record<Severity, "error" | "warning" | "note"> = { critical: "error", high: "error", medium: "warning", low: "note", info: "note" };
@@ -8,7 +9,7 @@ const SECURITY_SEVERITY: Record<Severity, string> = { critical: "9.5", high: "8.
 export interface AuditSarifParams {
   /** The rules to describe (every check, so rule indexes are stable). */
   checks: readonly AuditCheck[];
-  /** swarm-mtls version; default "0.1.0". */
+  /** swarm-mtls version; default the package version. */
   toolVersion?: string;
 }
 
@@ -34,7 +35,7 @@ export function auditSarif(findings: Finding[], p: AuditSarifParams): Record<str
         tool: {
           driver: {
             name: "swarm-mtls audit",
-            version: p.toolVersion ?? "0.1.0",
+            version: p.toolVersion ?? VERSION,
             informationUri: "https://github.com/swarm-mtls/swarm-mtls",
             rules: p.checks.map((c) => ({
               id: c.id,

@@ -2,6 +2,10 @@
 import "reflect-metadata";
 import { Command, CommanderError } from "commander";
 import { exitCodeFor, MtlsError } from "../errors.js";
+import { VERSION } from "../version.js";
+import { registerCompletion } from "./completion.js";
+import { registerConfigCommands } from "./config-commands.js";
+import { addExitCodeHelp } from "./exit-codes-help.js";
 import { runCaShow, showCaShow } from "./ca-show.js";
 import { createCliContext, type CliContext, type GlobalOptions } from "./context.js";
 import { runInit, showInit, type InitOptions } from "./init.js";
@@ -23,7 +27,7 @@ const KEY_ALGS = "ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072";
 export function buildProgram(env: Record<string, string | undefined>): Command {
   const program = new Command("swarm-mtls")
     .description("Certificate authority and certificate rotation for Docker Swarm services (mTLS, SPIFFE IDs, Envoy sidecars).")
-    .version("0.1.0")
+    .version(VERSION)
     .option("-c, --config <file>", "YAML config file (default: none; SWARM_MTLS_CONFIG)")
     .option("--store <store>", "where CA state lives: auto | swarm | file:DIR (default: auto)")
     .option("--kek-file <file>", "key-encryption key file, base64 of 32 bytes (default: DIR/kek on the file store)")
@@ -241,6 +245,9 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
       process.exitCode = auditExitCode(report);
     });
 
+  registerConfigCommands(program);
+  registerCompletion(program); // after every command: it reads the whole tree
+  addExitCodeHelp(program);
   return program;
 }
 

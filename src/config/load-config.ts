@@ -151,8 +151,23 @@ function describeIssue(issue: z.core.$ZodIssue, merged: Tree): string {
 }
 
 /**
+ * Every problem of one config file, all at once (not only the first): unreadable or not YAML, unknown settings,
+ * values out of range. Environment variables and flags play no part. Empty when the file is valid.
+ */
+export function configFileProblems(file: string, defaultsFile?: string): string[] {
+  let merged: Tree;
+  try {
+    merged = merge(readYamlFile(defaultsFile ?? defaultConfigPath(), "defaults file"), readYamlFile(resolve(file), "config file"));
+  } catch (e) {
+    return [(e as Error).message];
+  }
+  const parsed = configSchema.safeParse(merged);
+  return parsed.success ? [] : parsed.error.issues.map((i) => describeIssue(i, merged));
+}
+
+/**
  * Reads the configuration once, at start: defaults, then the file, then SWARM_MTLS_* environment variables, then
- * flags. Throws MtlsError("bad-input") naming the field and the value of the first problem.
+ * flags. Throws MtlsError("bad-input") naming the field and the value of every problem.
  */
 export function loadConfig(p: ConfigLoadParams = {}): Config {
   const defaults = readYamlFile(p.defaultsFile ?? defaultConfigPath(), "defaults file");
@@ -191,8 +206,8 @@ export function loadConfig(p: ConfigLoadParams = {}): Config {
 
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
-    const first = parsed.error.issues[0] as z.core.$ZodIssue;
-    throw badInput(describeIssue(first, merged));
+    const problems = parsed.error.issues.map((i) => describeIssue(i, merged));
+    throw badInput(problems.length === 1 ? (problems[0] as string) : `${problems.length} problems in the config:\n  ${problems.join("\n  ")}`);
   }
   const c = parsed.data;
   return {

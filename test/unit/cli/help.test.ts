@@ -1,6 +1,8 @@
 import { pathToFileURL } from "node:url";
 import t from "tap";
-import { CLI, runCli } from "../../helpers/cli.js";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { CLI, REPO, runCli } from "../../helpers/cli.js";
 import type { buildProgram as BuildProgram } from "../../../src/cli/main.js";
 import { lines } from "./fixtures/cli-sandbox.js";
 
@@ -12,11 +14,13 @@ const EXPECTED: Record<string, string[]> = {
   "ca show": [],
 };
 
-t.test("--version prints 0.1.0", async (t) => {
+const PACKAGE_VERSION = (JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { version: string }).version;
+
+t.test("--version prints package.json's version", async (t) => {
   for (const flag of ["--version", "-V"]) {
     const r = await runCli([flag]);
     t.equal(r.code, 0, `${flag}: exit 0`);
-    t.equal(r.stdout, "0.1.0\n", `${flag}: prints 0.1.0`);
+    t.equal(r.stdout, `${PACKAGE_VERSION}\n`, `${flag}: prints ${PACKAGE_VERSION}`);
     t.equal(r.stderr, "", `${flag}: nothing on stderr`);
   }
 });
@@ -57,6 +61,7 @@ t.test("--help on every command: exit 0, mentions each of its options", async (t
     t.match(r.stdout, `Usage: swarm-mtls ${name}`, `${name} --help: usage line`);
     for (const o of c.options) t.match(r.stdout, o, `${name} --help mentions ${o}`);
     for (const o of ["--store", "--kek-file", "--json"]) t.match(r.stdout, o, `${name} --help mentions the global ${o}`);
+    t.match(r.stdout, /Exit codes: \d/, `${name} --help lists its exit codes`);
   }
 
   const viaHelp = await runCli(["help", "issue"]);
