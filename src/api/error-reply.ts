@@ -1,14 +1,44 @@
 /**
- * The one place where failures become HTTP replies: `{error: {code, message}}`.
+ * The one place where failures become HTTP replies: RFC 9457 problem details (`application/problem+json`):
+ * `{type, title, status, detail, instance, code}` plus `error: {code, message}`, the body of earlier versions, kept
+ * for their clients. `type` is `about:blank` (the status says it all; `title` is its phrase) and `code` is ours.
  * - MtlsError → status from `httpStatusFor`, its (safe by contract) message; `internal` hides the message.
  * - request errors found by fastify (schema, malformed JSON, body too large, media type) → their 4xx, `bad-input`.
  * - anything else → 500 with a generic message; the details go to the log only.
  */
+import { STATUS_CODES } from "node:http";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { MtlsError, httpStatusFor, type ErrorCode } from "../errors.js";
 
 export interface ErrorReplyBody {
   error: { code: ErrorCode; message: string };
+}
+
+/** RFC 9457 problem details, with our error code as an extension member and the pre-9457 `error` object. */
+export interface ProblemBody extends ErrorReplyBody {
+  type: "about:blank";
+  title: string;
+  status: number;
+  detail: string;
+  /** The request path (no query string). */
+  instance: string;
+  code: ErrorCode;
+}
+
+export const PROBLEM_CONTENT_TYPE = "application/problem+json; charset=utf-8";
+
+/** The problem-details body of an error reply. Pure. */
+export function problemBody(status: number, body: ErrorReplyBody, url: string): ProblemBody {
+  const path = url.split("?")[0] ?? "";
+  return {
+    type: "about:blank",
+    title: STATUS_CODES[status] ?? "Error",
+    status,
+    detail: body.error.message,
+    instance: path.length > 200 ? `${path.slice(0, 200)}…` : path,
+    code: body.error.code,
+    error: body.error,
+  };
 }
 
 export const GENERIC_INTERNAL_MESSAGE = "internal error; see the swarm-mtls log";
@@ -41,14 +71,15 @@ export function handleApiError(err: unknown, request: FastifyRequest, reply: Fas
   if (logLevel === "error") request.log.error({ err }, "request failed");
   else request.log[logLevel]({ code: body.error.code, status }, body.error.message);
   if (status === 401) reply.header("www-authenticate", WWW_AUTHENTICATE);
-  return reply.code(status).type("application/json; charset=utf-8").send(body);
+  return reply.code(status).type(PROBLEM_CONTENT_TYPE).send(problemBody(status, body, request.url));
 }
 
 /** Reply for a URL no route matches. */
 export function handleNotFound(request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const path = request.url.split("?")[0] ?? "";
   const shown = path.length > 120 ? `${path.slice(0, 120)}…` : path;
-  return reply.code(404).send({ error: { code: "not-found", message: `no route for ${request.method} ${shown}` } });
+  const body: ErrorReplyBody = { error: { code: "not-found", message: `no route for ${request.method} ${shown}` } };
+  return reply.code(404).type(PROBLEM_CONTENT_TYPE).send(problemBody(404, body, request.url));
 }
 
 interface AjvErrorLike {

@@ -16,12 +16,19 @@ export const ERROR_CODES = [
   "timeout", "internal",
 ] as const;
 
+/** RFC 9457 problem details (application/problem+json) plus `error`, the body of earlier versions. */
 export const errorReplySchema = {
   $id: "ErrorReply",
   title: "ErrorReply",
   type: "object",
-  required: ["error"],
+  required: ["type", "title", "status", "detail", "instance", "code", "error"],
   properties: {
+    type: { type: "string", description: "about:blank: the HTTP status says what kind of problem it is" },
+    title: { type: "string", description: "the HTTP status phrase" },
+    status: { type: "integer" },
+    detail: { type: "string", description: "what went wrong, for a human" },
+    instance: { type: "string", description: "the request path" },
+    code: { type: "string", enum: ERROR_CODES, description: "swarm-mtls error code" },
     error: {
       type: "object",
       required: ["code", "message"],

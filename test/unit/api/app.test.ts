@@ -32,7 +32,8 @@ async function setup(t: Test, overrides: Partial<ApiAppParams> = {}) {
   return { app, cp, metrics, logText: () => logLines.join("") };
 }
 
-const errorBody = (body: string) => JSON.parse(body) as { error: { code: string; message: string } };
+/** The `error` member of a problem-details reply (the rest is checked in its own test). */
+const errorBody = (body: string) => ({ error: (JSON.parse(body) as { error: { code: string; message: string } }).error });
 
 t.test("GET /healthz answers ok", async (t) => {
   const { app } = await setup(t);
@@ -139,7 +140,7 @@ t.test("GET /v1/envoy/:identity/bootstrap.yaml serves YAML, 404 when the identit
   const none = await app.inject("/v1/envoy/stack_db/bootstrap.yaml");
   t.equal(none.statusCode, 404);
   t.equal(errorBody(none.body).error.code, "not-found");
-  t.match(none.headers["content-type"], /^application\/json/);
+  t.match(none.headers["content-type"], /^application\/problem\+json/);
 });
 
 t.test("admin routes refuse requests without valid credentials, with 401 and WWW-Authenticate, changing nothing", async (t) => {
@@ -309,7 +310,7 @@ t.test("an unexpected error is a generic 500; the details go to the log only", a
   const r = await app.inject("/v1/bundle.pem");
   t.equal(r.statusCode, 500);
   t.same(errorBody(r.body), { error: { code: "internal", message: "internal error; see the swarm-mtls log" } });
-  t.match(r.headers["content-type"], /^application\/json/);
+  t.match(r.headers["content-type"], /^application\/problem\+json/);
   t.match(logText(), /secret place/);
 });
 
@@ -369,4 +370,19 @@ t.test("the OpenAPI document at /docs/json lists every route with its methods", 
   t.ok(doc.paths["/v1/sign"]?.post?.security, "admin routes declare their security");
   t.notOk(doc.paths["/v1/bundle.pem"]?.get?.security, "public routes do not");
   t.match(JSON.stringify(doc.paths["/v1/sign"]), '"$ref":"#/components/schemas/ErrorReply"', "errors are documented by name");
+});
+
+t.test("errors are RFC 9457 problem details (application/problem+json), with the earlier error object kept", async (t) => {
+  const { app } = await setup(t);
+  const r = await app.inject("/v1/envoy/stack_db/bootstrap.yaml?x=1");
+  t.equal(r.statusCode, 404);
+  t.match(r.headers["content-type"], /^application\/problem\+json/);
+  const body = JSON.parse(r.body) as Record<string, unknown>;
+  t.match(body, { type: "about:blank", title: "Not Found", status: 404, instance: "/v1/envoy/stack_db/bootstrap.yaml", code: "not-found" });
+  t.equal(body.detail, (body.error as { message: string }).message, "detail is the message");
+  const noRoute = await app.inject("/v1/nothing-here");
+  t.match(noRoute.headers["content-type"], /^application\/problem\+json/);
+  t.match(JSON.parse(noRoute.body), { status: 404, title: "Not Found", code: "not-found", detail: /no route for GET \/v1\/nothing-here/ });
+  const unauth = await app.inject({ method: "POST", url: "/v1/rotate", payload: {} });
+  t.match(JSON.parse(unauth.body), { status: 401, title: "Unauthorized", code: "unauthorized", type: "about:blank" });
 });
