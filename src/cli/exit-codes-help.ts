@@ -10,7 +10,8 @@ const EXIT_CODES: Record<string, string> = {
   issue: "0 written, 1 the files could not be written, 2 bad input (or no CA, or the KEK does not open it).",
   ca: "0 ok, 2 unknown subcommand; each subcommand lists its own.",
   "ca show": "0 printed, 1 the store could not be read, 2 no CA (or the KEK does not open it).",
-  status: "0 printed, 1 Docker or the store failed, 2 bad input (or no CA).",
+  status: "0 every certificate valid and none overdue, 1 a certificate expired or missing, or invalid labels (or Docker or\n" +
+    "the store failed), 2 bad input (or no CA), 4 a certificate is due for renewal and no rotation is running.",
   backup: "0 written, 1 the store or the file failed, 2 bad input (or no CA).",
   restore: "0 restored, 1 the store failed, 2 bad input (unreadable or changed backup, wrong KEK, a CA exists without --force).",
   serve: "0 stopped on SIGTERM/SIGINT (or --once done), 1 it could not start or keep running, 2 bad input (config, flags, no CA with TLS on).",

@@ -15,7 +15,7 @@ import { runBackup, runRestore, showBackup } from "./backup.js";
 import { runServe, type ServeOptions } from "./serve.js";
 import { envoyExitCode, runEnvoy, showEnvoy, type EnvoyOptions } from "./envoy.js";
 import { rotateExitCode, runRotate, showRotate, type RotateOptions } from "./rotate.js";
-import { runStatus, showStatus } from "./status.js";
+import { runStatus, showStatus, statusExitCode } from "./status.js";
 import { collect, runPrune, showPrune, type PruneOptions } from "./prune.js";
 import { pruneExitCode } from "../rotation/prune.js";
 import { runRotateCa, showRotateCa, type RotateCaOptions } from "./rotate-ca.js";
@@ -164,7 +164,9 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
     )
     .action(async (_o: unknown, cmd: Command) => {
       const ctx = context(cmd);
-      printResult(await runStatus(ctx), { json: ctx.json }, showStatus);
+      const result = await runStatus(ctx);
+      printResult(result, { json: ctx.json }, showStatus);
+      process.exitCode = statusExitCode(result, new Date());
     });
 
   program

@@ -86,3 +86,15 @@ export function showStatus(r: StatusResult): string {
   lines.push(...rotation);
   return lines.join("\n");
 }
+
+/**
+ * The exit code of `status`, for scripts (like `step certificate needs-renewal`): 1 when a certificate is expired or
+ * missing, or a service's labels are invalid (something is wrong now); 4 when one is due for renewal and no rotation
+ * is running (the lease is free: nothing is renewing it right now); 0 otherwise. Pure.
+ */
+export function statusExitCode(r: Pick<StatusResult, "services" | "lease">, now: Date): number {
+  const broken = r.services.some((s) => s.state === "error" || s.state === "missing" || s.notAfter === null || Date.parse(s.notAfter) <= now.getTime());
+  if (broken) return 1;
+  const due = r.services.some((s) => s.state === "due");
+  return due && r.lease === null ? 4 : 0;
+}
