@@ -199,6 +199,8 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
     .option("--once", "reconcile once, then exit (for cron jobs and tests)")
     .option("--init", "first run: create the CA (and the key-encryption key file and secret) when the store has none; an existing CA is reused")
     .option("--trust-domain <domain>", "trust domain of a CA this run creates (default: ca.trustDomain); an existing CA must have it")
+    .option("--sds", "serve the Secret Discovery Service for Envoy sidecars (sds.enabled; off by default)")
+    .option("--sds-listen <host:port>", "SDS address, mTLS only (default: sds.listen, 0.0.0.0:8444); implies --sds")
     .addHelpText(
       "after",
       "\nOn a swarm manager the first run is `serve --init --trust-domain example.org` (npm start -- --init ...): it\n" +

@@ -49,10 +49,11 @@ export function apiCertNames(listenHost: string): string[] {
 }
 
 /** Issues the API's own certificate (identity swarm-mtls-api) from the CA. */
-export async function issueApiCert(a: Authority, dnsNames: string[], p: { ttlSeconds?: number; now?: Date } = {}): Promise<ApiCert> {
+export async function issueApiCert(a: Authority, dnsNames: string[], p: { ttlSeconds?: number; now?: Date; identity?: string; uris?: string[] } = {}): Promise<ApiCert> {
   const leaf = await issueLeaf(a, {
-    identity: "swarm-mtls-api",
+    identity: p.identity ?? "swarm-mtls-api",
     dnsNames,
+    ...(p.uris ? { uris: p.uris } : {}),
     ttlSeconds: Math.min(a.maxLeafTtlSeconds, p.ttlSeconds ?? API_CERT_TTL_SECONDS),
     ...(p.now ? { now: p.now } : {}),
   });
@@ -72,6 +73,9 @@ export interface ApiCertRenewalParams {
   checkEveryMs?: number;
   ttlSeconds?: number;
   now?: () => Date;
+  /** Identity (CN) and URI SANs of the certificate; default swarm-mtls-api, none (the SDS listener sets both). */
+  identity?: string;
+  uris?: (a: Authority) => string[];
 }
 
 /**
@@ -91,7 +95,7 @@ export function keepApiCertFresh(p: ApiCertRenewalParams): { check(): Promise<"d
     if (!reason) return null;
     busy = true;
     try {
-      const next = await issueApiCert(a, p.dnsNames, { ttlSeconds: p.ttlSeconds });
+      const next = await issueApiCert(a, p.dnsNames, { ttlSeconds: p.ttlSeconds, ...(p.identity ? { identity: p.identity } : {}), ...(p.uris ? { uris: p.uris(a) } : {}) });
       p.server.setSecureContext({ key: next.key, cert: next.cert, ca: next.ca });
       current = next;
       log.info({ reason, notAfter: next.notAfter.toISOString() }, "API certificate renewed");

@@ -12,6 +12,7 @@ import { debounceKeys, leaseRetryDelayMs, startReconcileLoop } from "../rotation
 import type { CliContext } from "./context.js";
 import { ensureCa } from "./first-run.js";
 import { apiCertNames, issueApiCert, keepApiCertFresh } from "./serve-api-cert.js";
+import { startServeSds, type ServeSds } from "./serve-sds.js";
 import { stopWithinGrace } from "./serve-stop.js";
 import { isLoopbackHost } from "./loopback.js";
 
@@ -24,6 +25,9 @@ export interface ServeOptions {
   init?: boolean;
   /** Trust domain of a CA this run creates; an existing CA must have it. */
   trustDomain?: string;
+  /** Serve SDS (sds.enabled); --sds-listen implies it. */
+  sds?: boolean;
+  sdsListen?: string;
 }
 
 /** A listen address: `host` as given to listen() (IPv6 without brackets), `text` as the operator wrote it. */
@@ -80,6 +84,9 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
   // Every flag and setting is checked before anything is created or written (a bad --listen on a fresh file store
   // used to leave a new CA and KEK behind).
   const listen = parseListen(o.listen ?? ctx.config.api.listen, o.listen !== undefined ? "--listen" : "api.listen");
+  const sdsOn = o.sds ?? (o.sdsListen !== undefined || ctx.config.sds.enabled);
+  const sdsListen = sdsOn ? parseListen(o.sdsListen ?? ctx.config.sds.listen, o.sdsListen !== undefined ? "--sds-listen" : "sds.listen") : null;
+  if (sdsListen && sdsListen.port === listen.port && sdsListen.port !== 0) throw badInput(`the SDS listener (${sdsListen.text}) needs a port of its own, not the API's ${listen.port}: use --sds-listen`);
   const stopGraceMs = parseDuration(ctx.config.serve.stopGrace, "serve.stopGrace") * 1000;
   const tokenFile = o.adminTokenFile ?? ctx.config.api.adminTokenFile;
   let adminToken: string | null = null;
@@ -150,6 +157,18 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
   }
   log.info({ listen: listen.text, tls: tlsOn, store: store.location, mode: swarmMode ? "swarm" : "embedded" }, "serving");
 
+  // SDS: mTLS only, whatever the API's TLS setting; it needs the CA now.
+  let sds: ServeSds | null = null;
+  if (sdsListen) {
+    try {
+      const initial = plane.authority() ?? tlsAuthority ?? (await ctx.authority()).authority;
+      sds = await startServeSds({ listen: sdsListen, config: ctx.config, authority: () => plane.authority() ?? initial, initial, registry: metrics.registry, logger: ctx.logger, env: process.env, ...(swarm ? { swarm } : {}) });
+    } catch (e) {
+      await app.close().catch(() => undefined);
+      throw listenFailure(e, sdsListen) ?? e;
+    }
+  }
+
   // The API certificate is renewed at 2/3 of its lifetime and after a CA rotation, in the running listener.
   const renewal = apiCert
     ? keepApiCertFresh({ server: app.server as unknown as { setSecureContext(o: object): void }, current: apiCert, authority: () => plane.authority() ?? tlsAuthority, dnsNames: certNames, logger: ctx.logger })
@@ -164,6 +183,7 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
     logger: ctx.logger,
     reconcile: async (r) => {
       const result = await plane.reconcile(r);
+      await sds?.refresh();
       if (result.leaseHeldUntil === undefined || leaseRetry) return;
       const delayMs = leaseRetryDelayMs({ heldUntil: result.leaseHeldUntil, now: new Date(), ttlMs: ctx.config.seconds.leaseTtl * 1000 });
       log.info({ trigger: r.trigger, retryInSeconds: Math.round(delayMs / 1000) }, "reconcile refused by the lease; trying again when it expires");
@@ -197,6 +217,7 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
     events.abort();
     if (leaseRetry) clearTimeout(leaseRetry);
     renewal?.stop();
+    const sdsStopped = sds?.stop().catch(() => undefined);
     // No new requests from now on; one in flight (an admin rotate) ends with the running rollout.
     const closed = app.close().catch(() => undefined);
     const outcome = await stopWithinGrace({
@@ -206,7 +227,7 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
       abandon: () => stopRollouts.abort(new MtlsError("timeout", "serve is stopping (serve.stopGrace elapsed); the next reconcile resumes this service")),
     });
     if (outcome === "gave-up") log.warn("the running reconcile did not return after being abandoned; exiting anyway (the lease expires by itself)");
-    await Promise.race([closed, new Promise((done) => setTimeout(done, 2_000).unref())]);
+    await Promise.race([Promise.all([closed, sdsStopped]), new Promise((done) => setTimeout(done, 2_000).unref())]);
     log.info({ reconcile: outcome }, "stopped");
     // Nothing we started may keep the process alive past the grace: at most stopGrace + 5 s (abandon) + 2 s (close)
     // + 1 s from SIGTERM to exit, below Docker's stop_grace_period when stopGrace is 10 s below it.

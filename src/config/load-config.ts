@@ -32,6 +32,8 @@ export interface Config extends ConfigFile {
     leafTtl: number;
     rotationTimeout: number;
     leaseTtl: number;
+    /** sds.bootstrapTtl: lifetime of the bootstrap certificate of a service in SDS mode. */
+    sdsBootstrapTtl: number;
   };
   /** Sources that contributed, for `--help`-level troubleshooting ("default", file path, "env", "flags"). */
   sources: string[];
@@ -219,6 +221,7 @@ export function loadConfig(p: ConfigLoadParams = {}): Config {
       leafTtl: parseDuration(c.leaf.ttl, "leaf.ttl"),
       rotationTimeout: parseDuration(c.rotation.timeout, "rotation.timeout"),
       leaseTtl: parseDuration(c.rotation.leaseTtl, "rotation.leaseTtl"),
+      sdsBootstrapTtl: parseDuration(c.sds.bootstrapTtl, "sds.bootstrapTtl"),
     },
     sources,
   };

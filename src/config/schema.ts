@@ -44,6 +44,8 @@ const identityEntry = z
     keyAlgorithm: keyAlgorithm.optional(),
     /** Embedded mode: write an Envoy bootstrap beside the certificates; keys are the `envoy.*` label names without `envoy.` (and `allow`). */
     envoy: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
+    /** Embedded mode: the identity may stream its working certificate over SDS (needs sds.enabled). */
+    sds: z.boolean().optional(),
   })
   .strict();
 
@@ -103,6 +105,16 @@ export const configSchema = z
       .object({
         // How long SIGTERM waits for the running rollout before abandoning it (keep it below stop_grace_period).
         stopGrace: duration,
+      })
+      .strict(),
+    sds: z
+      .object({
+        // The Secret Discovery Service (hot rotation for Envoy sidecars): off unless enabled.
+        enabled: z.boolean(),
+        listen,
+        workingTtl: duration,
+        bootstrapTtl: duration,
+        address: z.string().regex(/^$|^[a-zA-Z0-9]([a-zA-Z0-9._-]*[a-zA-Z0-9])?$/, { message: "must be a host name (or empty)" }),
       })
       .strict(),
     log: z.object({ level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]) }).strict(),

@@ -50,6 +50,21 @@ export interface EnvoySidecarSettings {
   idleTimeoutSeconds: number;
   /** Where the bootstrap is mounted in the container (Docker config target); default `/etc/envoy/envoy.yaml`. */
   target: string;
+  /**
+   * SDS mode (label `mtls.sds=true`): the working certificate and the trust bundle come over SDS from the CA; the
+   * files above hold the bootstrap certificate, used only to authenticate to the CA. Absent: files only.
+   */
+  sds?: EnvoySdsSettings;
+}
+
+export interface EnvoySdsSettings {
+  /** Host name of the CA's SDS listener, on a network the sidecar shares with the CA service. */
+  address: string;
+  port: number;
+  /** The SPIFFE ID the CA's SDS certificate must carry (pinned). */
+  serverSpiffeId: string;
+  /** Seconds Envoy waits for the first SDS answer before starting its listeners without the secret. */
+  initialFetchTimeoutSeconds: number;
 }
 
 /** Defaults for everything that is not identity-specific. */
@@ -66,3 +81,6 @@ export const ENVOY_DEFAULTS = {
   idleTimeoutSeconds: 300,
   target: "/etc/envoy/envoy.yaml",
 } as const satisfies Partial<EnvoySidecarSettings>;
+
+/** The SPIFFE ID of the CA's SDS listener: a path no service identity can have (`/id/…`, `/swarm/…`). */
+export const sdsServerSpiffeId = (trustDomain: string): string => `spiffe://${trustDomain}/swarm-mtls/sds`;

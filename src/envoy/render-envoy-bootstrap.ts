@@ -28,6 +28,8 @@ const T = {
 
 const ALPN = ["h2", "http/1.1"];
 const APP_CLUSTER = "app";
+/** The cluster of the CA's SDS listener (SDS mode). */
+export const SDS_CLUSTER = "swarm_mtls_sds";
 const ADMIN_CLUSTER = "admin";
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 
@@ -71,6 +73,73 @@ function tlsCertificates(s: EnvoySidecarSettings): Obj[] {
   return [{ certificate_chain: { filename: s.files.cert }, private_key: { filename: s.files.key } }];
 }
 
+/** Where SDS secrets come from: the CA's SDS cluster, over gRPC, state of the world. */
+function sdsConfig(s: EnvoySidecarSettings): Obj {
+  return {
+    resource_api_version: "V3",
+    initial_fetch_timeout: seconds(s.sds?.initialFetchTimeoutSeconds ?? 10),
+    api_config_source: {
+      api_type: "GRPC",
+      transport_api_version: "V3",
+      set_node_on_first_message_only: true,
+      grpc_services: [{ envoy_grpc: { cluster_name: SDS_CLUSTER } }],
+    },
+  };
+}
+
+/**
+ * The certificate and peer validation of a TLS context: files, or (SDS mode) the working certificate by its SDS name
+ * (the identity's SPIFFE ID) and a combined validation context whose bundle comes over SDS while the SAN pinning
+ * stays here.
+ */
+function certificateAndValidation(s: EnvoySidecarSettings, sanMatchers: Obj[]): Obj {
+  if (!s.sds) {
+    return { tls_certificates: tlsCertificates(s), validation_context: { trusted_ca: { filename: s.files.ca }, match_typed_subject_alt_names: sanMatchers } };
+  }
+  return {
+    tls_certificate_sds_secret_configs: [{ name: s.spiffeId, sds_config: sdsConfig(s) }],
+    combined_validation_context: {
+      default_validation_context: { match_typed_subject_alt_names: sanMatchers },
+      validation_context_sds_secret_config: { name: `spiffe://${s.trustDomain}`, sds_config: sdsConfig(s) },
+    },
+  };
+}
+
+/** SDS mode: the CA's SDS listener, reached over mTLS with the bootstrap files, HTTP/2, the CA's identity pinned. */
+function sdsCluster(s: EnvoySidecarSettings): Obj | null {
+  if (!s.sds) return null;
+  return {
+    name: SDS_CLUSTER,
+    type: "STRICT_DNS",
+    connect_timeout: seconds(s.connectTimeoutSeconds),
+    dns_lookup_family: "V4_ONLY",
+    dns_refresh_rate: "5s",
+    lb_policy: "ROUND_ROBIN",
+    load_assignment: endpoint(SDS_CLUSTER, s.sds.address, s.sds.port),
+    typed_extension_protocol_options: {
+      "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+        "@type": T.httpOptions,
+        explicit_http_config: { http2_protocol_options: { connection_keepalive: { interval: "30s", timeout: "10s" } } },
+      },
+    },
+    transport_socket: {
+      name: "envoy.transport_sockets.tls",
+      typed_config: {
+        "@type": T.upstreamTls,
+        common_tls_context: {
+          tls_params: { tls_minimum_protocol_version: "TLSv1_2", tls_maximum_protocol_version: "TLSv1_3" },
+          alpn_protocols: ["h2"],
+          tls_certificates: tlsCertificates(s),
+          validation_context: {
+            trusted_ca: { filename: s.files.ca },
+            match_typed_subject_alt_names: [{ san_type: "URI", matcher: { exact: s.sds.serverSpiffeId } }],
+          },
+        },
+      },
+    },
+  };
+}
+
 /** RBAC policy: the listed SPIFFE IDs, or any identity of the trust domain. */
 function rbacRules(s: EnvoySidecarSettings): Obj {
   const principals = s.allow.length > 0
@@ -87,11 +156,7 @@ function rbacRules(s: EnvoySidecarSettings): Obj {
 function inboundTransportSocket(s: EnvoySidecarSettings): Obj {
   const common: Obj = {
     tls_params: tlsParams(s),
-    tls_certificates: tlsCertificates(s),
-    validation_context: {
-      trusted_ca: { filename: s.files.ca },
-      match_typed_subject_alt_names: [{ san_type: "URI", matcher: { prefix: `spiffe://${s.trustDomain}/` } }],
-    },
+    ...certificateAndValidation(s, [{ san_type: "URI", matcher: { prefix: `spiffe://${s.trustDomain}/` } }]),
   };
   if (s.mode === "http") common["alpn_protocols"] = ALPN;
   return {
@@ -235,11 +300,7 @@ function upstreamClusterConfig(s: EnvoySidecarSettings, u: EnvoyUpstream): Obj {
   const name = upstreamCluster(u);
   const common: Obj = {
     tls_params: tlsParams(s),
-    tls_certificates: tlsCertificates(s),
-    validation_context: {
-      trusted_ca: { filename: s.files.ca },
-      match_typed_subject_alt_names: [{ san_type: "URI", matcher: { exact: u.spiffeId } }],
-    },
+    ...certificateAndValidation(s, [{ san_type: "URI", matcher: { exact: u.spiffeId } }]),
   };
   if (s.mode === "http") common["alpn_protocols"] = ALPN;
   const cluster: Obj = {
@@ -287,6 +348,7 @@ export function renderEnvoyBootstrap(s: EnvoySidecarSettings): Obj {
       clusters: [
         appCluster(s),
         ...s.upstreams.map((u) => upstreamClusterConfig(s, u)),
+        ...(s.sds ? [sdsCluster(s) as Obj] : []),
         {
           name: ADMIN_CLUSTER,
           type: "STATIC",

@@ -6,13 +6,16 @@
  */
 import type { Logger } from "../log.js";
 
-export type AuditEvent = "rotate" | "reattach" | "sign";
+export type AuditEvent = "rotate" | "reattach" | "sign" | "sds-issue" | "renew";
 export type AuditResult = "ok" | "failed" | "refused";
 
 /** One audit line's fields (pino adds level, time, pid, hostname, component and msg). */
 export interface AuditRecord {
   audit: true;
-  /** rotate = a new certificate issued and rolled out / written; reattach = an existing generation mounted again; sign = a CSR signed. */
+  /**
+   * rotate = a new certificate issued and rolled out / written; reattach = an existing generation mounted again;
+   * sign = a CSR signed; sds-issue = a working certificate issued for SDS; renew = a certificate renewed over POST /v1/renew.
+   */
   event: AuditEvent;
   /** What started it: `start`, `schedule`, `event`, `cli`, `api`. */
   trigger: string;

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { bundlePem, type Authority } from "../ca/index.js";
 import type { Config } from "../config/load-config.js";
-import { isMtlsError } from "../errors.js";
+import { badInput, isMtlsError } from "../errors.js";
 import { LABEL } from "../swarm/managed-labels.js";
 import type { SecretRecord, ServiceRecord, Swarm } from "../swarm/swarm.js";
 import { generationsOf, indexManagedSecrets, readAttached, type AttachedState } from "./attachments.js";
@@ -9,6 +9,7 @@ import { planService, type GenerationInfo, type PlanParams, type PlanVerdict } f
 import { identityClaimConflicts, type IdentityClaim } from "./identity-claims.js";
 import { isOptedIn, peerSpiffeId, readServiceIdentity, type ServiceIdentity } from "./service-identity.js";
 import { parseEnvoyLabels, renderEnvoyBootstrapYaml } from "../envoy/index.js";
+import { sdsServerSpiffeId, type EnvoySdsSettings } from "../envoy/envoy-sidecar-settings.js";
 import type { ConfigRecord } from "../swarm/swarm.js";
 
 /** The Envoy bootstrap a service wants (label `mtls.envoy=true`), rendered. */
@@ -95,6 +96,7 @@ export async function gatherFleet(swarm: Swarm, authority: Authority, config: Co
     trustDomain: authority.trustDomain,
     ttlSeconds: Math.min(config.seconds.leafTtl, authority.maxLeafTtlSeconds),
     maxTtlSeconds: authority.maxLeafTtlSeconds,
+    bootstrapTtlSeconds: config.seconds.sdsBootstrapTtl,
     keyAlgorithm: (config.leaf.keyAlgorithm || authority.defaultKeyAlgorithm) as ServiceIdentity["keyAlgorithm"],
   };
   const entries: FleetEntry[] = selected.map((service) => {
@@ -103,7 +105,7 @@ export async function gatherFleet(swarm: Swarm, authority: Authority, config: Co
     }
     try {
       const identity = readServiceIdentity(service, defaults);
-      const envoy = envoyWanted(service, identity, prefix, authority.trustDomain);
+      const envoy = envoyWanted(service, identity, prefix, authority.trustDomain, identity.sds && service.labels[`${prefix}envoy`]?.trim() === "true" ? envoySdsSettings(config, authority.trustDomain, prefix) : undefined);
       return { service, identity, generations: [], ...(envoy ? { envoy } : {}) };
     } catch (e) {
       if (isMtlsError(e, "bad-input")) return { service, error: e.message, generations: [] };
@@ -160,7 +162,7 @@ export async function gatherFleet(swarm: Swarm, authority: Authority, config: Co
 }
 
 /** Renders the Envoy bootstrap a service's labels ask for, or undefined when it has no `<prefix>envoy=true`. */
-export function envoyWanted(service: ServiceRecord, identity: ServiceIdentity, prefix: string, trustDomain: string): EnvoyWant | undefined {
+export function envoyWanted(service: ServiceRecord, identity: ServiceIdentity, prefix: string, trustDomain: string, sds?: EnvoySdsSettings): EnvoyWant | undefined {
   const settings = parseEnvoyLabels(service.labels, {
     prefix,
     identity: identity.identity,
@@ -170,8 +172,17 @@ export function envoyWanted(service: ServiceRecord, identity: ServiceIdentity, p
     spiffeIdOf: (name) => peerSpiffeId(name, { trustDomain, stack: identity.stack }),
   });
   if (!settings) return undefined;
-  const yaml = renderEnvoyBootstrapYaml(settings);
+  const yaml = renderEnvoyBootstrapYaml(identity.sds && sds ? { ...settings, sds } : settings);
   return { yaml, fingerprint: sha256Hex(yaml), target: settings.target };
+}
+
+/**
+ * Where the Envoy of an SDS-mode service fetches its secrets: `sds.address` and the port of `sds.listen`. Pure;
+ * bad input (reported for that service) when the CA's config does not say where its SDS listener is reached.
+ */
+export function envoySdsSettings(config: Config, trustDomain: string, prefix: string): EnvoySdsSettings {
+  if (!config.sds.address) throw badInput(`label ${prefix}sds=true: the CA's config does not say where sidecars reach its SDS listener: set sds.address (SWARM_MTLS_SDS_ADDRESS) to the CA service's host name on a network the service shares with it`);
+  return { address: config.sds.address, port: Number(/:(\d+)$/.exec(config.sds.listen)?.[1] ?? 8444), serverSpiffeId: sdsServerSpiffeId(trustDomain), initialFetchTimeoutSeconds: 10 };
 }
 
 /** The service mounts, at the wanted target, a managed Envoy config with exactly the wanted content. */

@@ -29,6 +29,8 @@ export interface ServiceIdentity {
   keyFile: { uid: string; gid: string; mode: number };
   /** SPIFFE IDs allowed to call this service (Envoy inbound authz); empty = any identity of the trust domain. */
   allow: string[];
+  /** Label `sds=true`: Envoy streams its working certificate over SDS; the Swarm secrets hold the bootstrap tier. */
+  sds: boolean;
   /** Hash of the settings a certificate is issued for; a change means a new certificate. */
   profile: string;
 }
@@ -41,6 +43,8 @@ export interface IdentityDefaults {
   ttlSeconds: number;
   maxTtlSeconds: number;
   keyAlgorithm: KeyAlgorithm;
+  /** Lifetime of the bootstrap certificate of a service in SDS mode (sds.bootstrapTtl); default ttlSeconds. */
+  bootstrapTtlSeconds?: number;
 }
 
 /** Every label under the prefix this module reads (the `envoy.*` family belongs to the Envoy generator). */
@@ -56,6 +60,7 @@ export const SERVICE_LABELS = [
   ["uid", "owner uid of the key file (Envoy's image runs as 101)", "`0`"],
   ["gid", "owner gid of the key file", "`0`"],
   ["mode", "mode of the key file, octal", "`0400`"],
+  ["sds", "`true`: the Envoy sidecar gets its working certificate and trust bundle over SDS from the CA, renewed in place with no task restart (needs `mtls.enable=true`, `mtls.envoy=true` and sds.enabled on the CA); the Swarm secrets then hold the bootstrap certificate", "`false`"],
   ["allow", "services allowed to call this one (Envoy inbound authz), comma separated: a name of the same stack, an identity outside stacks, or a full spiffe:// ID", "any identity of this CA"],
 ] as const;
 
@@ -144,8 +149,12 @@ export function readServiceIdentity(
   }
   if (dnsNames.length > 100) throw badInput(`label ${p}dns: at most 100 names`);
 
+  const sdsText = (get("sds") ?? "false").toLowerCase();
+  if (sdsText !== "true" && sdsText !== "false") throw badInput(`label ${p}sds: '${printable(sdsText)}' must be true or false`);
+  const sds = sdsText === "true";
   const ttlText = get("ttl");
-  const ttlSeconds = ttlText === undefined ? d.ttlSeconds : parseDuration(ttlText, `label ${p}ttl`);
+  const defaultTtl = sds && d.bootstrapTtlSeconds !== undefined ? Math.min(d.bootstrapTtlSeconds, d.maxTtlSeconds) : d.ttlSeconds;
+  const ttlSeconds = ttlText === undefined ? defaultTtl : parseDuration(ttlText, `label ${p}ttl`);
   if (ttlSeconds > d.maxTtlSeconds) {
     throw badInput(`label ${p}ttl: '${printable(ttlText)}' is over the CA maximum of ${formatDuration(d.maxTtlSeconds)}`);
   }
@@ -191,6 +200,7 @@ export function readServiceIdentity(
     targets,
     keyFile: { uid: id("uid"), gid: id("gid"), mode },
     allow,
+    sds,
     profile,
   };
 }

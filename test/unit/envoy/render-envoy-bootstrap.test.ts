@@ -132,3 +132,28 @@ t.test("snapshot: HTTP mode, allow list, two upstreams", async (t) => {
   )!;
   t.matchSnapshot(renderEnvoyBootstrapYaml(s), "envoy.yaml");
 });
+
+t.test("SDS mode: working certificate and bundle by SDS name, SAN pinning kept, mTLS cluster to the CA; valid", async (t) => {
+  for (const mode of ["tcp", "http"]) {
+    const s = parseEnvoyLabels({ "mtls.envoy": "true", "mtls.envoy.mode": mode, "mtls.envoy.upstreams": UPSTREAMS[1], "mtls.allow": "web" }, ctx)!;
+    const sds = { ...s, sds: { address: "tasks.mtls_ca", port: 8444, serverSpiffeId: "spiffe://example.org/swarm-mtls/sds", initialFetchTimeoutSeconds: 10 } };
+    const object = renderEnvoyBootstrap(sds);
+    t.same(validateEnvoyConfig(object), { errors: [], warnings: [] }, `${mode}: the strict validator accepts it`);
+    const text = JSON.stringify(object);
+    t.notMatch(text, /"tls_certificates":\[\{"certificate_chain":\{"filename":"\/run\/secrets\/tls.crt"\}[^]*"tls_certificates"[^]*"tls_certificates"/, "the files appear only in the SDS cluster");
+    const cluster = (object as { static_resources: { clusters: { name: string }[] } }).static_resources.clusters.find((c) => c.name === "swarm_mtls_sds");
+    t.match(cluster, {
+      type: "STRICT_DNS",
+      load_assignment: { endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "tasks.mtls_ca", port_value: 8444 } } } }] }] },
+      typed_extension_protocol_options: { "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": { explicit_http_config: { http2_protocol_options: {} } } },
+      transport_socket: { typed_config: { common_tls_context: {
+        tls_certificates: [{ certificate_chain: { filename: "/run/secrets/tls.crt" }, private_key: { filename: "/run/secrets/tls.key" } }],
+        validation_context: { trusted_ca: { filename: "/run/secrets/ca.crt" }, match_typed_subject_alt_names: [{ san_type: "URI", matcher: { exact: "spiffe://example.org/swarm-mtls/sds" } }] },
+      } } },
+    }, `${mode}: the SDS cluster: mTLS with the bootstrap files, HTTP/2, the CA's SPIFFE ID pinned`);
+    t.match(text, /"tls_certificate_sds_secret_configs":\[\{"name":"spiffe:\/\/example.org\/swarm\/shop\/api","sds_config":\{"resource_api_version":"V3","initial_fetch_timeout":"10s"/);
+    t.match(text, /"combined_validation_context":\{"default_validation_context":\{"match_typed_subject_alt_names":\[\{"san_type":"URI","matcher":\{"prefix":"spiffe:\/\/example.org\/"\}\}\]\},"validation_context_sds_secret_config":\{"name":"spiffe:\/\/example.org"/, "inbound: bundle over SDS, callers pinned to the trust domain");
+    t.match(text, /"matcher":\{"exact":"spiffe:\/\/example.org\/swarm\/shop\/payments"\}\}\]\},"validation_context_sds_secret_config"/, "outbound: the upstream's SPIFFE ID still pinned");
+    t.match(text, /envoy\.filters\.(network|http)\.rbac/, "RBAC stays");
+  }
+});

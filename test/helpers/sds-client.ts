@@ -1,0 +1,100 @@
+/**
+ * An SDS client built from Envoy's protos that behaves like Envoy: it opens StreamSecrets over mTLS, subscribes to
+ * resource names, checks every response (a `judge` may reject it: NACK with error_detail, keeping the previous
+ * secrets), ACKs the ones it accepts, and reconnects after the stream ends.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { loadSdsProtos, SECRET_TYPE_URL, type DiscoveryRequest, type DiscoveryResponse, type SecretResource } from "../../src/sds/sds-protos.js";
+
+const protos = loadSdsProtos();
+const Client = grpc.makeGenericClientConstructor(protos.service, "SecretDiscoveryService");
+
+export interface SdsClientTls {
+  /** PEM trust bundle to verify the SDS server. */
+  ca: string;
+  /** Client certificate chain and key, PEM; both absent = no client certificate. */
+  cert?: string;
+  key?: string;
+}
+
+export interface Accepted {
+  version: string;
+  nonce: string;
+  resources: SecretResource[];
+  at: number;
+}
+
+export interface SdsStreamClient {
+  /** Every response accepted (ACKed), in order. */
+  accepted: Accepted[];
+  /** Nonces NACKed. */
+  nacked: string[];
+  /** Stream errors seen (code + details), in order. */
+  errors: { code: number; details: string }[];
+  /** How many times the stream was opened. */
+  opens: number;
+  close(): void;
+}
+
+export function sdsClient(address: string, tls: SdsClientTls): grpc.Client {
+  const creds = grpc.credentials.createSsl(Buffer.from(tls.ca), tls.key ? Buffer.from(tls.key) : null, tls.cert ? Buffer.from(tls.cert) : null);
+  return new Client(address, creds, { "grpc.ssl_target_name_override": "localhost", "grpc.default_authority": "localhost" });
+}
+
+/** One FetchSecrets call; rejects with the gRPC error. */
+export function fetchSecrets(address: string, tls: SdsClientTls, names: string[]): Promise<DiscoveryResponse> {
+  const c = sdsClient(address, tls);
+  return new Promise<DiscoveryResponse>((resolve, reject) => {
+    (c as unknown as { FetchSecrets(r: Partial<DiscoveryRequest>, cb: (e: grpc.ServiceError | null, r?: DiscoveryResponse) => void): void }).FetchSecrets(
+      { resource_names: names, type_url: SECRET_TYPE_URL },
+      (e, r) => (e ? reject(e) : resolve(r as DiscoveryResponse)),
+    );
+  }).finally(() => c.close());
+}
+
+/**
+ * Opens StreamSecrets for `names` and keeps it open (reconnecting after `reconnectMs` when it ends, if `reconnect`).
+ * `judge` returns an error message to NACK a response, or null to ACK it.
+ */
+export function streamSecrets(address: string, tls: SdsClientTls | (() => SdsClientTls), names: string[], o: { judge?: (r: DiscoveryResponse) => string | null; reconnect?: boolean; reconnectMs?: number } = {}): SdsStreamClient {
+  const out: SdsStreamClient = { accepted: [], nacked: [], errors: [], opens: 0, close: () => undefined };
+  let stopped = false;
+  let client: grpc.Client | null = null;
+  let timer: NodeJS.Timeout | null = null;
+  const open = (): void => {
+    if (stopped) return;
+    out.opens++;
+    client = sdsClient(address, typeof tls === "function" ? tls() : tls);
+    const call = (client as unknown as { StreamSecrets(): grpc.ClientDuplexStream<Partial<DiscoveryRequest>, DiscoveryResponse> }).StreamSecrets();
+    let version = "";
+    call.on("data", (r: DiscoveryResponse) => {
+      const why = o.judge?.(r) ?? null;
+      if (why !== null) {
+        out.nacked.push(r.nonce);
+        call.write({ version_info: version, resource_names: names, type_url: SECRET_TYPE_URL, response_nonce: r.nonce, error_detail: { code: 3, message: why } });
+        return;
+      }
+      version = r.version_info;
+      out.accepted.push({ version: r.version_info, nonce: r.nonce, resources: r.resources, at: Date.now() });
+      call.write({ version_info: r.version_info, resource_names: names, type_url: SECRET_TYPE_URL, response_nonce: r.nonce });
+    });
+    const again = (): void => {
+      client?.close();
+      if (!stopped && o.reconnect) timer = setTimeout(open, o.reconnectMs ?? 500);
+    };
+    call.on("error", (e: grpc.ServiceError) => {
+      out.errors.push({ code: e.code, details: e.details });
+      again();
+    });
+    call.on("end", () => undefined);
+    call.write({ node: { id: "test-client", cluster: "test" }, resource_names: names, type_url: SECRET_TYPE_URL });
+    out.close = () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      call.cancel();
+      client?.close();
+    };
+  };
+  open();
+  return out;
+}
