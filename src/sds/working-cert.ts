@@ -4,8 +4,8 @@
  * through the CA core.
  */
 import { bundlePem, issueLeaf, type Authority, type KeyAlgorithm } from "../ca/index.js";
-import { formatDuration, parseDuration, printable } from "../config/duration.js";
-import { badInput } from "../errors.js";
+import { formatDuration, parseDuration } from "../config/duration.js";
+import { badInput, printable } from "../errors.js";
 import { renewalTime } from "../rotation/renewal-time.js";
 import { sha256Hex } from "../rotation/fleet.js";
 
