@@ -3,12 +3,15 @@
  * responses are serialized through them (a field not listed here is never sent). They also make the OpenAPI document.
  */
 import { KEY_ALGORITHMS } from "../ca/types.js";
+import { DURATION_PATTERN } from "../config/duration.js";
+import { MIN_LEAF_TTL_SECONDS } from "../config/leaf-ttl.js";
 
 /** Identity names as they appear in URLs: no slash, no leading dot, so no path traversal. */
 export const IDENTITY_PATTERN = "^[a-z0-9][a-z0-9._-]{0,62}$";
 /** A DNS name, optionally a leading wildcard label; whether it is allowed is the control plane's policy. */
 export const DNS_NAME_PATTERN = "^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$";
-export const TTL_PATTERN = "^[1-9][0-9]{0,9}[smhd]$";
+/** A lifetime: the one duration grammar of config, labels and CLI (`90m`, `1h30m`, `7d`). */
+export const TTL_PATTERN = DURATION_PATTERN;
 export const CSR_PATTERN = "^\\s*-----BEGIN (NEW )?CERTIFICATE REQUEST-----";
 
 export const ERROR_CODES = [
@@ -160,8 +163,8 @@ export const signBodySchema = {
     ttl: {
       type: ["string", "integer"],
       pattern: TTL_PATTERN,
-      minimum: 1,
-      description: "lifetime: 90m, 24h, 7d or seconds; default the identity's",
+      minimum: MIN_LEAF_TTL_SECONDS,
+      description: "lifetime: 90m, 1h30m, 24h, 7d or seconds; at least 5m; default the identity's",
     },
     dns: {
       type: "array",

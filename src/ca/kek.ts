@@ -7,7 +7,7 @@ import { MtlsError } from "../errors.js";
 
 export const KEK_BYTES = 32;
 
-const HINT = "make one with `openssl rand -base64 32` or `swarm-mtls init`";
+const HINT = "make one with `openssl rand -base64 32 > kek && chmod 400 kek`, or let `init` (or `serve --init`) create it";
 
 /** Reads KEK file content: base64 of exactly 32 bytes, surrounding whitespace ignored. Never echoes the content. */
 export function parseKek(fileContent: string | Buffer): Uint8Array {

@@ -124,68 +124,78 @@ const VERSION_0 = Buffer.from([0x02, 0x01, 0x00]);
 const VERSION_1 = Buffer.from([0x02, 0x01, 0x01]);
 
 /**
- * SPKI and PKCS#8 of a key, encoded by hand from its JWK export for EC and Ed25519 keys. OpenSSL 3's encoders
- * cost ~0.2 ms per key (more than generating it); the JWK export is ~0.005 ms. The output is byte-identical to
- * KeyObject.export (a unit test holds it to that). RSA keys, whose generation dominates anyway, use the exporters.
+ * SPKI and PKCS#8 of an EC or Ed25519 key, encoded by hand from its private JWK. OpenSSL 3's encoders cost ~0.2 ms
+ * per key (more than generating it); the JWK export is ~0.005 ms. The output is byte-identical to KeyObject.export
+ * (a unit test holds it to that).
  */
-export function encodeKeyPair(algorithm: KeyAlgorithm, publicKey: KeyObject, privateKey: KeyObject): { spkiDer: Buffer; pkcs8Der: Buffer } {
+function encodeFromJwk(algorithm: KeyAlgorithm, jwk: JsonWebKey): { spkiDer: Buffer; pkcs8Der: Buffer } {
   const curve = EC_CURVE[algorithm];
   if (curve !== undefined) {
-    const jwk = privateKey.export({ format: "jwk" });
     const point = Buffer.concat([Buffer.of(4), Buffer.from(jwk.x ?? "", "base64url"), Buffer.from(jwk.y ?? "", "base64url")]);
     const algorithmId = seq(OID_EC_PUBLIC_KEY, curve.oid);
     const spkiDer = seq(algorithmId, bitString(point));
     const ecPrivateKey = seq(VERSION_1, tlv(TAG.OCTET_STRING, Buffer.from(jwk.d ?? "", "base64url")), tlv(0xa1, bitString(point)));
     return { spkiDer, pkcs8Der: seq(VERSION_0, algorithmId, tlv(TAG.OCTET_STRING, ecPrivateKey)) };
   }
-  if (algorithm === "ed25519") {
-    const jwk = privateKey.export({ format: "jwk" });
-    const algorithmId = seq(OID_ED25519);
-    const spkiDer = seq(algorithmId, bitString(Buffer.from(jwk.x ?? "", "base64url")));
-    const pkcs8Der = seq(VERSION_0, algorithmId, tlv(TAG.OCTET_STRING, tlv(TAG.OCTET_STRING, Buffer.from(jwk.d ?? "", "base64url"))));
-    return { spkiDer, pkcs8Der };
-  }
-  return {
-    spkiDer: publicKey.export({ type: "spki", format: "der" }),
-    pkcs8Der: privateKey.export({ type: "pkcs8", format: "der" }),
-  };
+  const algorithmId = seq(OID_ED25519);
+  const spkiDer = seq(algorithmId, bitString(Buffer.from(jwk.x ?? "", "base64url")));
+  const pkcs8Der = seq(VERSION_0, algorithmId, tlv(TAG.OCTET_STRING, tlv(TAG.OCTET_STRING, Buffer.from(jwk.d ?? "", "base64url"))));
+  return { spkiDer, pkcs8Der };
 }
 
-type NodeKeyGen = ["ec", { namedCurve: string }] | ["ed25519", object] | ["rsa", { modulusLength: number }];
+/**
+ * node:crypto's generateKeyPair(Sync) arguments for a leaf key, with the encoding asked for up front.
+ *
+ * Why up front: on Node 20, exporting a KeyObject afterwards (`privateKey.export(...)`) can deadlock the whole process
+ * at 0 % CPU. The export holds the key's mutex while it allocates; the allocation may run a garbage collection, which
+ * destroys the finished key-generation job, whose destructor takes the same mutex (seen with gdb:
+ * ExportJWKEcKey → GC → ~KeyGenJob → pthread_mutex_lock). A loop of generateKeyPairSync + export({format: "jwk"})
+ * hangs within a few thousand keys; `npm run bench:issue` hung this way. Encoded by the job itself, while the job is
+ * alive, no KeyObject is exported later.
+ */
+type LeafKeyGen =
+  | { kind: "jwk"; type: "ec" | "ed25519"; options: object }
+  | { kind: "der"; type: "rsa"; options: object };
 
-function nodeKeyGen(algorithm: KeyAlgorithm): NodeKeyGen {
+const JWK_ENCODING = { privateKeyEncoding: { format: "jwk" } };
+const DER_ENCODING = { publicKeyEncoding: { type: "spki", format: "der" }, privateKeyEncoding: { type: "pkcs8", format: "der" } };
+
+function leafKeyGen(algorithm: KeyAlgorithm): LeafKeyGen {
   switch (algorithm) {
     case "ecdsa-p256":
-      return ["ec", { namedCurve: "P-256" }];
+      return { kind: "jwk", type: "ec", options: { namedCurve: "P-256", ...JWK_ENCODING } };
     case "ecdsa-p384":
-      return ["ec", { namedCurve: "P-384" }];
+      return { kind: "jwk", type: "ec", options: { namedCurve: "P-384", ...JWK_ENCODING } };
     case "ed25519":
-      return ["ed25519", {}];
+      return { kind: "jwk", type: "ed25519", options: JWK_ENCODING };
     case "rsa-2048":
-      return ["rsa", { modulusLength: 2048 }];
+      return { kind: "der", type: "rsa", options: { modulusLength: 2048, ...DER_ENCODING } };
     case "rsa-3072":
-      return ["rsa", { modulusLength: 3072 }];
+      return { kind: "der", type: "rsa", options: { modulusLength: 3072, ...DER_ENCODING } };
   }
 }
 
-type KeyPairObjects = { publicKey: KeyObject; privateKey: KeyObject };
+/** What generateKeyPair(Sync) returns with the encodings of leafKeyGen. */
+type EncodedPair = { publicKey: unknown; privateKey: JsonWebKey | Buffer };
 
-function leafKeyOf(algorithm: KeyAlgorithm, pair: KeyPairObjects): LeafKey {
-  const { spkiDer, pkcs8Der } = encodeKeyPair(algorithm, pair.publicKey, pair.privateKey);
+function leafKeyOf(algorithm: KeyAlgorithm, gen: LeafKeyGen, pair: EncodedPair): LeafKey {
+  const { spkiDer, pkcs8Der } = gen.kind === "jwk"
+    ? encodeFromJwk(algorithm, pair.privateKey as JsonWebKey)
+    : { spkiDer: pair.publicKey as Buffer, pkcs8Der: pair.privateKey as Buffer };
   return { spkiDer, keyPem: pemEncode(pkcs8Der, "PRIVATE KEY") };
 }
 
 /** Generates a leaf key on the calling thread. */
 export function generateLeafKeySync(algorithm: KeyAlgorithm): LeafKey {
-  const [type, options] = nodeKeyGen(algorithm);
+  const gen = leafKeyGen(algorithm);
   // The overloads of generateKeyPairSync are per literal type; one call site with a union needs a cast.
-  const pair = (generateKeyPairSync as (t: string, o: object) => KeyPairObjects)(type, options);
-  return leafKeyOf(algorithm, pair);
+  const pair = (generateKeyPairSync as (t: string, o: object) => EncodedPair)(gen.type, gen.options);
+  return leafKeyOf(algorithm, gen, pair);
 }
 
 /** Generates a leaf key on libuv's thread pool (RSA generation does not block the event loop). */
 export async function generateLeafKey(algorithm: KeyAlgorithm): Promise<LeafKey> {
-  const [type, options] = nodeKeyGen(algorithm);
-  const pair = await (generateKeyPairAsync as (t: string, o: object) => Promise<KeyPairObjects>)(type, options);
-  return leafKeyOf(algorithm, pair);
+  const gen = leafKeyGen(algorithm);
+  const pair = await (generateKeyPairAsync as (t: string, o: object) => Promise<EncodedPair>)(gen.type, gen.options);
+  return leafKeyOf(algorithm, gen, pair);
 }

@@ -8,6 +8,7 @@
 import { sign, X509Certificate as NodeX509Certificate, type KeyObject } from "node:crypto";
 import { badInput, MtlsError, printable } from "../errors.js";
 import { formatDuration } from "../config/duration.js";
+import { MIN_LEAF_TTL_SECONDS } from "../config/leaf-ttl.js";
 import { caKeyAlgorithm, certDer, certFingerprint } from "./authority.js";
 import { bitString, children, derTime, nodeBytes, oid, pemEncode, readNode, seq, tlv, TAG, unsignedInteger } from "./der.js";
 import { fingerprint, subjectKeyIdentifier } from "./fingerprint.js";
@@ -43,6 +44,9 @@ export function planLeaf(a: Authority, p: LeafIssueParams): LeafPlan {
   checkLeafRole(a, p.role ?? "workload", identity, dnsNames, uniqueUris);
   const ttl = p.ttlSeconds ?? DEFAULT_LEAF_TTL_SECONDS;
   if (!Number.isSafeInteger(ttl) || ttl <= 0) throw badInput(`ttl must be a positive whole number of seconds (got ${printable(ttl)})`);
+  // The one minimum, checked again here whatever path the lifetime came by (CLI, label, config, CSR signing).
+  const minTtl = p.minTtlSeconds ?? MIN_LEAF_TTL_SECONDS;
+  if (ttl < minTtl) throw badInput(`ttl ${formatDuration(ttl)} is shorter than the minimum of ${formatDuration(minTtl)}`);
   if (ttl > a.maxLeafTtlSeconds) {
     throw badInput(`ttl ${formatDuration(ttl)} is over the CA maximum of ${formatDuration(a.maxLeafTtlSeconds)}`);
   }

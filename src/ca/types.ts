@@ -124,6 +124,11 @@ export interface LeafIssueParams {
   spiffeId?: string;
   /** Lifetime in seconds; default 24 hours. Over the CA's maximum is an error. */
   ttlSeconds?: number;
+  /**
+   * The shortest lifetime allowed; default the one minimum (5m). Only the SDS working tier lowers it, and only under
+   * its test-only floor variable.
+   */
+  minTtlSeconds?: number;
   /** Leaf key algorithm; default the authority's. */
   keyAlgorithm?: KeyAlgorithm;
   /** Clock; default the current time. */

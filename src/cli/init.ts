@@ -9,6 +9,7 @@ import {
   type CaCertificateInfo,
 } from "../ca/index.js";
 import { parseDuration } from "../config/duration.js";
+import { parseLeafTtl } from "../config/leaf-ttl.js";
 import { badInput, MtlsError } from "../errors.js";
 import { prepareFileAtomic, type PreparedFile } from "../store/atomic-write.js";
 import { ensureKekFile, readKekFile } from "../store/kek-file.js";
@@ -51,7 +52,7 @@ export async function runInit(ctx: CliContext, o: InitOptions): Promise<InitResu
   const keyAlgorithm = parseKeyAlgorithm(o.keyAlg ?? c.ca.keyAlgorithm);
   const rootTtlSeconds = o.rootTtl ? parseDuration(o.rootTtl, "--root-ttl") : c.seconds.rootTtl;
   const intermediateTtlSeconds = o.intermediateTtl ? parseDuration(o.intermediateTtl, "--intermediate-ttl") : c.seconds.intermediateTtl;
-  const maxLeafTtlSeconds = o.maxLeafTtl ? parseDuration(o.maxLeafTtl, "--max-leaf-ttl") : c.seconds.maxLeafTtl;
+  const maxLeafTtlSeconds = o.maxLeafTtl ? parseLeafTtl(o.maxLeafTtl, "--max-leaf-ttl") : c.seconds.maxLeafTtl;
   if (intermediateTtlSeconds > rootTtlSeconds) throw badInput("--intermediate-ttl must not be longer than --root-ttl");
   if (o.offlineRoot && !o.rootPassphraseFile) {
     throw badInput("--offline-root needs --root-passphrase-file FILE (the passphrase that encrypts the root key file)");

@@ -1,7 +1,7 @@
 import { access, constants, lstat, rmdir, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { adminSpiffeId, bundlePem, issueLeaf, parseKeyAlgorithm, spiffeIdFor, validateDnsName, validateIdentity } from "../ca/index.js";
-import { checkMinLeafTtl } from "../ca/leaf-ttl.js";
+import { checkMinLeafTtl } from "../config/leaf-ttl.js";
 import { parseDuration } from "../config/duration.js";
 import { badInput, printable } from "../errors.js";
 import { makeDirs, prepareFileAtomic, type PreparedFile } from "../store/atomic-write.js";

@@ -7,7 +7,7 @@ import { createMetrics } from "../api/metrics.js";
 import type { Authority } from "../ca/index.js";
 import { parseDuration } from "../config/duration.js";
 import { badInput, MtlsError } from "../errors.js";
-import { createServingPlane } from "../rotation/control-plane.js";
+import { createServingPlane } from "../rotation/serving-plane.js";
 import { debounceKeys, leaseRetryDelayMs, startReconcileLoop } from "../rotation/scheduler.js";
 import type { CliContext } from "./context.js";
 import { ensureCa } from "./first-run.js";

@@ -6,7 +6,7 @@ import { statusRows, type ServiceStatusRow } from "../rotation/status-rows.js";
 import { readLease } from "../swarm/lease.js";
 import { createMetrics } from "../api/metrics.js";
 import { MtlsError } from "../errors.js";
-import { createServingPlane } from "../rotation/control-plane.js";
+import { createServingPlane } from "../rotation/serving-plane.js";
 import type { CaStore } from "../store/ca-store.js";
 import type { CliContext } from "./context.js";
 import { table } from "./output.js";

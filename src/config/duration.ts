@@ -1,7 +1,12 @@
 import { badInput, printable } from "../errors.js";
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 7 * 86400, y: 365 * 86400 };
-const DURATION_RE = /^(?:\d{1,9}[smhdwy])+$/;
+/**
+ * The one duration grammar (config, labels, CLI flags, the HTTP API): one or more <number><unit> parts, units
+ * s m h d w y, e.g. `90s`, `30m`, `1h30m`, `7d`. Also the HTTP API's JSON-schema pattern for `ttl`.
+ */
+export const DURATION_PATTERN = "^(?:[0-9]{1,9}[smhdwy])+$";
+const DURATION_RE = new RegExp(DURATION_PATTERN);
 
 /**
  * Parses an operator duration ("90s", "30m", "24h", "7d", "1y", "1h30m") into whole seconds.

@@ -97,7 +97,8 @@ function setPath(tree: Tree, path: string[], value: unknown): void {
 
 function getPath(tree: Tree, path: string[]): unknown {
   let node: unknown = tree;
-  for (const key of path) node = isTree(node) ? node[key] : undefined;
+  // Arrays too: a problem in `identities[0].ttl` shows the value given, not "missing".
+  for (const key of path) node = isTree(node) || Array.isArray(node) ? (node as Record<string, unknown>)[key] : undefined;
   return node;
 }
 

@@ -2,6 +2,7 @@ import cron from "node-cron";
 import { z } from "zod";
 import { KEY_ALGORITHMS } from "./key-algorithm.js";
 import { parseDuration } from "./duration.js";
+import { MIN_LEAF_TTL_SECONDS } from "./leaf-ttl.js";
 
 const duration = z.string().refine(
   (s) => {
@@ -13,6 +14,18 @@ const duration = z.string().refine(
     }
   },
   { message: "is not a duration (examples: 90m, 24h, 7d)" },
+);
+
+/** A leaf lifetime: a duration held to the one minimum (5m), so no command starts with a lifetime it would refuse. */
+const leafDuration = duration.refine(
+  (s) => {
+    try {
+      return parseDuration(s) >= MIN_LEAF_TTL_SECONDS;
+    } catch {
+      return true; // the duration check above names the problem
+    }
+  },
+  { message: "is shorter than the minimum of 5m" },
 );
 
 const keyAlgorithm = z.enum(KEY_ALGORITHMS);
@@ -40,7 +53,7 @@ const identityEntry = z
     name: z.string().min(1),
     dns: z.array(z.string()).default([]),
     uris: z.array(z.string()).default([]),
-    ttl: duration.optional(),
+    ttl: leafDuration.optional(),
     keyAlgorithm: keyAlgorithm.optional(),
     /** Embedded mode: write an Envoy bootstrap beside the certificates; keys are the `envoy.*` label names without `envoy.` (and `allow`). */
     envoy: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
@@ -63,13 +76,13 @@ export const configSchema = z
         keyAlgorithm,
         rootTtl: duration,
         intermediateTtl: duration,
-        maxLeafTtl: duration,
+        maxLeafTtl: leafDuration,
         rotateBefore: z.number().gt(0).lt(1),
       })
       .strict(),
     leaf: z
       .object({
-        ttl: duration,
+        ttl: leafDuration,
         keyAlgorithm: z.union([keyAlgorithm, z.literal("")]),
         renewBefore: z.number().gt(0).lt(1),
         jitter: z.number().min(0).lt(0.5),

@@ -51,6 +51,8 @@ export interface FleetGatherParams {
   now: Date;
   /** With `services`: leave out those that are not opted in instead of reporting them. Default false. */
   onlyOptedIn?: boolean;
+  /** Only the services with one of these identities (the API's rotate of one identity). */
+  identities?: string[];
 }
 
 export const sha256Hex = (s: string | Uint8Array): string => createHash("sha256").update(s).digest("hex");
@@ -132,6 +134,11 @@ export async function gatherFleet(swarm: Swarm, authority: Authority, config: Co
     if (reason === undefined) continue;
     delete e.identity;
     e.error = reason;
+  }
+
+  if (p.identities) {
+    const wanted = new Set(p.identities);
+    entries.splice(0, entries.length, ...entries.filter((e) => e.identity !== undefined && wanted.has(e.identity.identity)));
   }
 
   const planParams: PlanParams = {

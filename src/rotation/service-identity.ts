@@ -8,7 +8,7 @@ import {
   type KeyAlgorithm,
 } from "../ca/index.js";
 import { formatDuration, parseDuration } from "../config/duration.js";
-import { checkMinLeafTtl } from "../ca/leaf-ttl.js";
+import { checkMinLeafTtl } from "../config/leaf-ttl.js";
 import { badInput, isMtlsError, printable } from "../errors.js";
 import { closestMatch } from "../closest-match.js";
 

@@ -79,6 +79,8 @@ export async function issueWorkingCert(a: Authority, id: SdsIdentity, p: { ttlSe
     dnsNames: id.dnsNames,
     uris: [id.spiffeId],
     ttlSeconds: Math.min(p.ttlSeconds, a.maxLeafTtlSeconds),
+    // The working tier's own minimum: 5m, or the test-only floor (workingTtlFloor) when that variable is set.
+    minTtlSeconds: Math.min(MIN_WORKING_TTL_SECONDS, workingTtlFloor(process.env)),
     ...(id.keyAlgorithm ? { keyAlgorithm: id.keyAlgorithm } : {}),
     ...(p.now ? { now: p.now } : {}),
   });

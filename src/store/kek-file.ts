@@ -10,7 +10,7 @@ export async function readKekFile(path: string): Promise<Uint8Array> {
     text = await readFile(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const hint = code === "ENOENT" ? "not found; create it with `openssl rand -base64 32 > FILE` or run `swarm-mtls init`" : `cannot be read (${code})`;
+    const hint = code === "ENOENT" ? "not found; pass --kek-file with the key this CA was created with (a new CA gets one from `init` or `serve --init`)" : `cannot be read (${code})`;
     throw new MtlsError("kek", `key-encryption key file ${path}: ${hint}`, { cause: e });
   }
   try {

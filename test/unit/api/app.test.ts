@@ -261,6 +261,23 @@ t.test("POST /v1/sign signs within policy; ttl as a duration or seconds; dns pas
   t.same(errorBody(policy.body), { error: { code: "bad-input", message: "ttl exceeds the CA maximum of 7d" } });
 });
 
+t.test("POST /v1/sign speaks the one duration grammar and holds the one 5-minute minimum", async (t) => {
+  const { app, cp } = await setup(t);
+  const mixed = await app.inject({ method: "POST", url: "/v1/sign", headers: AUTH, payload: { identity: "stack_api", csr: CSR, ttl: "1h30m" } });
+  t.equal(mixed.statusCode, 200, "1h30m, as config and labels accept it");
+  t.same(cp.mutatingCalls()[0]?.args, [{ identity: "stack_api", csrPem: CSR, ttlSeconds: 5400 }, "token"]);
+  const least = await app.inject({ method: "POST", url: "/v1/sign", headers: AUTH, payload: { identity: "stack_api", csr: CSR, ttl: "5m" } });
+  t.equal(least.statusCode, 200, "exactly the minimum is fine");
+
+  const short = await app.inject({ method: "POST", url: "/v1/sign", headers: AUTH, payload: { identity: "stack_api", csr: CSR, ttl: "1s" } });
+  t.equal(short.statusCode, 400);
+  t.same(errorBody(short.body), { error: { code: "bad-input", message: "body.ttl: '1s' is shorter than the minimum of 5m" } });
+  const shortSeconds = await app.inject({ method: "POST", url: "/v1/sign", headers: AUTH, payload: { identity: "stack_api", csr: CSR, ttl: 299 } });
+  t.equal(shortSeconds.statusCode, 400);
+  t.match(errorBody(shortSeconds.body).error.message, /body\.ttl must be >= 300/);
+  t.equal(cp.mutatingCalls().length, 2, "nothing was signed for the short lifetimes");
+});
+
 t.test("POST /v1/sign rejects bad input naming the field, without calling the control plane", async (t) => {
   const { app, cp } = await setup(t);
   const cases: [object, RegExp][] = [
@@ -268,9 +285,10 @@ t.test("POST /v1/sign rejects bad input naming the field, without calling the co
     [{ csr: CSR }, /body\.identity is required/],
     [{ identity: "../etc", csr: CSR }, /body\.identity must match pattern/],
     [{ identity: "stack_api", csr: "not a csr" }, /body\.csr must match pattern/],
-    [{ identity: "stack_api", csr: CSR, ttl: "1y" }, /body\.ttl must match pattern/],
-    [{ identity: "stack_api", csr: CSR, ttl: "0s" }, /body\.ttl must match pattern/],
-    [{ identity: "stack_api", csr: CSR, ttl: 0 }, /body\.ttl must be >= 1/],
+    [{ identity: "stack_api", csr: CSR, ttl: "1x" }, /body\.ttl must match pattern/],
+    [{ identity: "stack_api", csr: CSR, ttl: "2y" }, /body\.ttl must be at most 366d/],
+    [{ identity: "stack_api", csr: CSR, ttl: "0s" }, /body\.ttl: '0s' must be longer than zero/],
+    [{ identity: "stack_api", csr: CSR, ttl: 0 }, /body\.ttl must be >= 300/],
     [{ identity: "stack_api", csr: CSR, ttl: 1.5 }, /body\.ttl must be string,integer/],
     [{ identity: "stack_api", csr: CSR, ttl: "9999999d" }, /body\.ttl must be at most 366d/],
     [{ identity: "stack_api", csr: CSR, dns: ["ok.example", "bad name"] }, /body\.dns\.1 must match pattern/],

@@ -15,7 +15,7 @@ import { loadConfig } from "../../../src/config/load-config.js";
 import { checkEnvoyFile } from "../../../src/envoy/index.js";
 import { MtlsError } from "../../../src/errors.js";
 import { createLogger } from "../../../src/log.js";
-import { createServingPlane } from "../../../src/rotation/control-plane.js";
+import { createServingPlane } from "../../../src/rotation/serving-plane.js";
 import { openFileStore } from "../../../src/store/file-store.js";
 import { ensureKekFile, readKekFile } from "../../../src/store/kek-file.js";
 import { opensslCsr } from "./csr-fixtures.js";

@@ -141,6 +141,9 @@ t.test("ttl over the CA maximum is refused with the numbers", async (t) => {
   await t.rejects(issueLeaf(a, { identity: "web", ttlSeconds: 8 * 86400 }), { code: "bad-input", message: "ttl 8d is over the CA maximum of 7d" });
   t.equal(issueLeafSync(a, { identity: "web", ttlSeconds: 7 * 86400, now: NOW }).notAfter.getTime(), NOW.getTime() + 7 * 86400_000, "exactly the maximum is fine");
   t.throws(() => issueLeafSync(a, { identity: "web", ttlSeconds: 0 }), { code: "bad-input" }, "zero ttl refused");
+  t.throws(() => issueLeafSync(a, { identity: "web", ttlSeconds: 1 }), { code: "bad-input", message: "ttl 1s is shorter than the minimum of 5m" }, "the one minimum, whatever path the ttl came by");
+  t.throws(() => issueLeafSync(a, { identity: "web", ttlSeconds: 299 }), { code: "bad-input", message: "ttl 4m59s is shorter than the minimum of 5m" });
+  t.equal(issueLeafSync(a, { identity: "web", ttlSeconds: 300, now: NOW }).notAfter.getTime(), NOW.getTime() + 300_000, "exactly the minimum is fine");
   t.throws(() => issueLeafSync(a, { identity: "Web" }), { code: "bad-input", message: /identity 'Web' must be lower-case/ });
   t.throws(() => issueLeafSync(a, { identity: "web", dnsNames: ["*.web"] }), { code: "bad-input", message: /wildcards/ });
   t.throws(() => issueLeafSync(a, { identity: "web", uris: ["spiffe://Example.org/x"] }), { code: "bad-input" });

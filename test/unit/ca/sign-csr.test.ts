@@ -79,4 +79,8 @@ t.test("a CSR with a bad signature, or that is not a CSR, is refused", async (t)
     code: "bad-input",
     message: "ttl 30d is over the CA maximum of 7d",
   });
+  await t.rejects(signCsr(authority, { csrPem: opensslCsr("ok", ["-algorithm", "ED25519"]), identity: "api", ttlSeconds: 1 }), {
+    code: "bad-input",
+    message: "ttl 1s is shorter than the minimum of 5m",
+  }, "CSR signing holds the one minimum too");
 });

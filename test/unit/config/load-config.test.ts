@@ -53,8 +53,17 @@ t.test("errors name the field and the value", async (t) => {
     [{ file: join(dir, "missing.yaml") }, /cannot be read \(ENOENT\)/],
     [{ env: { SWARM_MTLS_ROTATION_CONCURRENCY: "x" } }, /SWARM_MTLS_ROTATION_CONCURRENCY='x' is not a number/],
     [{ flags: { "api.listen": "nowhere" } }, /^config: api\.listen: 'nowhere' must be HOST:PORT/],
+    [{ env: { SWARM_MTLS_LEAF_TTL: "4m" } }, /^config: leaf\.ttl: '4m' is shorter than the minimum of 5m$/],
+    [{ file: file("i.yaml", "ca:\n  maxLeafTtl: 1m\n") }, /^config: ca\.maxLeafTtl: '1m' is shorter than the minimum of 5m$/],
+    [{ file: file("j.yaml", "identities:\n  - name: web\n    ttl: 1s\n") }, /^config: identities\.0\.ttl: '1s' is shorter than the minimum of 5m$/],
   ];
   for (const [params, re] of cases) {
     expectMtlsError(t, () => loadConfig(params), "bad-input", re);
   }
+});
+
+t.test("leaf lifetimes use the one duration grammar, down to the one minimum", async (t) => {
+  const c = loadConfig({ file: file("k.yaml", "leaf:\n  ttl: 1h30m\nidentities:\n  - name: web\n    ttl: 5m\n") });
+  t.equal(c.seconds.leafTtl, 5400, "1h30m");
+  t.equal(c.identities[0]?.ttl, "5m", "exactly the minimum is fine");
 });
