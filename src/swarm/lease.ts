@@ -266,7 +266,9 @@ export async function acquireLease(swarm: Swarm, p: LeaseAcquireParams): Promise
     // Held. Refuse at once unless the lease looks abandoned (expiry label passed, or watched unchanged before) and
     // the caller is willing to wait for the watch to cover a whole TTL.
     const looksAbandoned = leaseInfo(c, x.now()).expired || (seen?.id === c.id && seen.version === c.version);
-    if (!looksAbandoned || x.mono() - waitStart + left > (waitMax ?? watchMs(c, x.ttlMs))) return null;
+    // Without a bound, a caller waits out the watch it started (measured from its first sighting, so the time of
+    // that first read never counts twice); with one, it gives up when the watch would end past the bound.
+    if (!looksAbandoned || (waitMax !== undefined && x.mono() - waitStart + left > waitMax)) return null;
     await sleepMs(Math.min(left, Math.max(100, x.ttlMs / 10)));
   }
 }
