@@ -15,7 +15,7 @@ const int = (n: number): Buffer => {
   return unsignedInteger(Buffer.from(hex.length % 2 ? `0${hex}` : hex, "hex"));
 };
 
-/** The private key as `-----BEGIN ENCRYPTED PRIVATE KEY-----` PEM, PBES2/scrypt/AES-256-CBC under the passphrase. */
+/** The private key as encrypted PKCS#8 PEM (label "ENCRYPTED PRIVATE KEY"), PBES2/scrypt/AES-256-CBC under the passphrase. */
 export function encryptPrivateKeyScrypt(key: KeyObject, passphrase: Uint8Array | string): string {
   const salt = randomBytes(16);
   const iv = randomBytes(16);
