@@ -38,6 +38,9 @@ export async function swarmSdsIdentities(swarm: Swarm, a: Authority, config: Con
   );
 }
 
+/** At most one on-demand re-read of the opted-in identities this often (an unknown caller's request triggers it). */
+const RELOAD_INTERVAL_MS = 2000;
+
 export interface ServeSds {
   server: SdsServer;
   /** Re-reads who is opted in; closes streams of identities that are not any more. Never throws. */
@@ -70,6 +73,19 @@ export async function startServeSds(p: {
   const uris = (a: Authority) => [sdsServerSpiffeId(a.trustDomain)];
   const cert = await issueApiCert(p.initial, [...new Set(names)], { identity: "swarm-mtls-sds", uris: uris(p.initial) });
   const host = p.listen.host.includes(":") ? `[${p.listen.host}]` : p.listen.host;
+  // A caller the list does not know yet (a task that started before the reconcile that labelled it finished) makes
+  // one re-read: concurrent callers share it, and there is at most one every RELOAD_INTERVAL_MS.
+  let reloading: Promise<void> | null = null;
+  let lastReload = 0;
+  function reload(): Promise<void> {
+    if (reloading) return reloading;
+    if (Date.now() - lastReload < RELOAD_INTERVAL_MS) return Promise.resolve();
+    lastReload = Date.now();
+    reloading = refresh().finally(() => {
+      reloading = null;
+    });
+    return reloading;
+  }
   const server = await startSdsServer({
     listen: `${host}:${p.listen.port}`,
     tls: { key: cert.key, cert: cert.cert, ca: cert.ca },
@@ -79,6 +95,7 @@ export async function startServeSds(p: {
     jitter: p.config.leaf.jitter,
     logger: p.logger,
     metrics: createSdsMetrics(p.registry),
+    reloadIdentities: () => reload(),
   });
   const renewal = keepApiCertFresh({ server: server.credentials, current: cert, authority: p.authority, dnsNames: [...new Set(names)], logger: p.logger, identity: "swarm-mtls-sds", uris });
   const refresh = async (): Promise<void> => {

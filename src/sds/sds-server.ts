@@ -10,7 +10,7 @@ import * as grpc from "@grpc/grpc-js";
 import { bundlePem, type Authority } from "../ca/index.js";
 import type { Logger } from "../log.js";
 import { auditRecord, writeAudit } from "../rotation/audit-record.js";
-import { bundleResourceName, decideSdsAccess, type SdsAccess, type SdsPeer, type SdsResourceRef } from "./sds-access.js";
+import { bundleResourceName, decideSdsAccess, sdsCaller, type SdsAccess, type SdsPeer, type SdsResourceRef } from "./sds-access.js";
 import type { SdsMetrics } from "./sds-metrics.js";
 import { loadSdsProtos, SECRET_TYPE_URL, type DiscoveryRequest, type DiscoveryResponse, type SecretResource } from "./sds-protos.js";
 import { afterRequest, afterSend, needsPush, newStreamState, readRequest, versionOf, type StreamState } from "./sds-stream.js";
@@ -42,6 +42,12 @@ export interface SdsServerParams {
   jitter: number;
   logger: Logger;
   metrics: SdsMetrics;
+  /**
+   * Re-reads who is opted in when a caller of this CA is not in the current list: a task of a newly labelled service
+   * starts with its bootstrap secrets before the reconcile that published them has finished (the rollout still
+   * watches the task), so its first request may come before the list is refreshed. Throttled by the caller.
+   */
+  reloadIdentities?: () => Promise<void>;
   /** How often due working certificates are looked for, ms; default 1000. */
   tickMs?: number;
   now?: () => Date;
@@ -163,8 +169,17 @@ export async function startSdsServer(p: SdsServerParams): Promise<SdsServer> {
     p.metrics.pushed();
   };
 
-  const access = (peer: SdsPeer | null, names: readonly string[]): SdsAccess =>
+  const decide = (peer: SdsPeer | null, names: readonly string[]): SdsAccess =>
     decideSdsAccess({ peer, names, trustDomain: trustDomain(), optedIn: (id) => identities.has(id), now: now() });
+  /** The access decision; a caller not (yet) opted in gets one re-read of the opted-in identities first. */
+  const access = async (peer: SdsPeer | null, names: readonly string[]): Promise<SdsAccess> => {
+    const first = decide(peer, names);
+    if (first.ok || first.code !== "permission-denied" || !p.reloadIdentities) return first;
+    const caller = sdsCaller(peer, trustDomain(), now());
+    if (!caller.ok || identities.has(caller.spiffeId)) return first;
+    await p.reloadIdentities().catch((e: unknown) => log.warn({ err: (e as Error).message }, "SDS: could not re-read the opted-in identities"));
+    return decide(peer, names);
+  };
 
   const handle = async (s: OpenStream, req: DiscoveryRequest): Promise<void> => {
     const m = readRequest(s.state, req);
@@ -178,7 +193,8 @@ export async function startSdsServer(p: SdsServerParams): Promise<SdsServer> {
     if (m.kind === "nack") log.warn({ spiffeId: s.spiffeId, version: m.version, error: m.message }, "SDS response rejected by the client (NACK); it keeps its previous secrets");
     const names = m.kind === "subscribe" ? m.names : m.kind === "nack" ? m.names : null;
     if (names === null) return;
-    const decision = access(s.peer, names);
+    const decision = await access(s.peer, names);
+    if (s.closed) return;
     if (!decision.ok) {
       p.metrics.refused(decision.code);
       log.warn({ spiffeId: s.spiffeId, names: names.slice(0, 8), reason: decision.message }, "SDS request refused");
@@ -213,15 +229,16 @@ export async function startSdsServer(p: SdsServerParams): Promise<SdsServer> {
   const fetchSecrets = (call: grpc.ServerUnaryCall<DiscoveryRequest, DiscoveryResponse>, done: grpc.sendUnaryData<DiscoveryResponse>): void => {
     const req = call.request;
     if (req.type_url !== "" && req.type_url !== SECRET_TYPE_URL) return done({ code: grpc.status.INVALID_ARGUMENT, details: `type_url must be ${SECRET_TYPE_URL}` });
-    const decision = access(peerOf(call), [...new Set(req.resource_names)].sort());
-    if (!decision.ok) {
-      p.metrics.refused(decision.code);
-      return done({ code: GRPC_CODE[decision.code], details: decision.message });
-    }
-    resourcesFor(decision.resources).then(
-      ({ resources, version }) => done(null, { version_info: version, resources, type_url: SECRET_TYPE_URL, nonce: randomBytes(8).toString("hex") }),
-      (e: unknown) => done({ code: grpc.status.UNAVAILABLE, details: `the CA could not answer: ${(e as Error).message}` }),
-    );
+    access(peerOf(call), [...new Set(req.resource_names)].sort())
+      .then(async (decision) => {
+        if (!decision.ok) {
+          p.metrics.refused(decision.code);
+          return done({ code: GRPC_CODE[decision.code], details: decision.message });
+        }
+        const { resources, version } = await resourcesFor(decision.resources);
+        done(null, { version_info: version, resources, type_url: SECRET_TYPE_URL, nonce: randomBytes(8).toString("hex") });
+      })
+      .catch((e: unknown) => done({ code: grpc.status.UNAVAILABLE, details: `the CA could not answer: ${(e as Error).message}` }));
   };
 
   server.addService(protos.service, { StreamSecrets: streamSecrets, FetchSecrets: fetchSecrets } as unknown as grpc.UntypedServiceImplementation);

@@ -55,7 +55,7 @@ t.test("an SDS-mode service keeps its tasks across working-certificate rotations
     SWARM_MTLS_TEST_ONLY_SDS_MIN_WORKING_TTL: "10",
   });
   const proc = serve;
-  await until(`serve's SDS listener (log: ${proc.log().slice(-600)})`, 90_000, async () => {
+  await until("serve's SDS listener", 90_000, async () => {
     assertServeRuns(proc);
     return proc.log().includes("SDS serving") ? true : undefined;
   });
@@ -124,7 +124,10 @@ t.test("an SDS-mode service keeps its tasks across working-certificate rotations
     server.close();
   });
 
-  await until(`4 working certificates on one stream (errors: ${JSON.stringify(stream.errors)}; log: ${proc.log().slice(-400)})`, 180_000, async () => (stream.accepted.length >= 4 ? true : undefined));
+  // What the stream and serve said is read when the wait gives up, not when it starts.
+  await until("4 working certificates on one stream", 180_000, async () => (stream.accepted.length >= 4 ? true : undefined)).catch((e: Error) => {
+    throw new Error(`${e.message} (accepted ${stream.accepted.length}, opens ${stream.opens}, errors: ${JSON.stringify(stream.errors)}; serve's log: ${proc.log().slice(-1500)})`);
+  });
   running = false;
   await handshakes;
   const accepted: Accepted[] = stream.accepted;
