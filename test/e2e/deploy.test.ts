@@ -31,7 +31,7 @@ import { join } from "node:path";
 import t from "tap";
 import { parseDocument } from "yaml";
 import { REPO, runCli, swarmTestEnv, testCa } from "../helpers/cli.js";
-import { docker, freePort, requireSwarmCli, sh, until } from "../helpers/swarm-test.js";
+import { docker, freePort, leaseFree, requireSwarmCli, sh, until } from "../helpers/swarm-test.js";
 
 const STACK = "mtlse2e";
 const PREFIX = "mtlse2e.";
@@ -40,12 +40,6 @@ const CLIENT = `${STACK}_client`;
 const IDENTITIES = [ECHO, CLIENT];
 const NO_SWARM = "no swarm reachable: run scripts/swarm-sandbox.sh up (the e2e test deploys a stack on it)";
 
-/** Nobody holds the rotation lease: its config is absent, or present and released (no owner label). */
-const leaseFree = async (): Promise<boolean> => {
-  const id = (await docker("config", "ls", "-q", "--filter", `name=${LEASE}`)).trim();
-  if (id === "") return true;
-  return (await docker("config", "inspect", "--format", '{{index .Spec.Labels "io.swarm-mtls.lease.owner"}}', LEASE).catch(() => "")).trim() === "";
-};
 const normSerial = (s: string | null | undefined): string => (s ?? "").toLowerCase().replace(/^0+/, "");
 
 // ---- preconditions: a swarm manager and the shared test CA; fail loudly, never skip ----
@@ -266,7 +260,7 @@ await t.test("three forced rotations of echo under traffic: zero failed requests
     const before = echoSerial;
     // The reconcile our own previous update triggered holds the CA's lease for a while: let it finish first, so that
     // the bounded loop below is spent on the rotation.
-    await until("the CA service's lease to be free", 180_000, async () => ((await leaseFree()) ? true : undefined));
+    await until("the CA service's lease to be free", 180_000, async () => ((await leaseFree(LEASE)) ? true : undefined));
     const started = (await client("POST", "/runs", { maxRequests: 400, maxMs: 60_000, intervalMs: 100 })) as RunView;
     await until("the client's loop to have answers before the rotation", 20_000, async () => ((await client("GET", `/runs/${started.id}`)) as RunView).ok >= 5 || undefined);
     // `swarm-mtls rotate` asks the CA service, which rotates under its lease. If a scheduled reconcile took the lease
@@ -382,7 +376,7 @@ await t.test("docker stack rm, then swarm-mtls prune --stack removes everything 
   t.pass("services, networks and containers of the stack are gone");
   const stackSecrets = (await docker("secret", "ls", "--format", "{{.Name}}", "--filter", `label=com.docker.stack.namespace=${STACK}`)).trim();
   t.equal(stackSecrets, "", "the stack's own secret (the admin token) went with it");
-  t.ok(await leaseFree(), "the CA's lease was released");
+  t.ok(await leaseFree(LEASE), "the CA's lease was released");
   const left = await stackObjects();
   // Without prune: each identity's current generation and one previous one (rotation.keepPrevious) stay behind.
   t.ok(left.includes(`mtls.${ECHO}.crt.v${echoGen}`) && left.includes(`mtls.${ECHO}.key.v${echoGen - 1}`), "docker stack rm left echo's current and previous generation", { left });

@@ -58,6 +58,16 @@ export async function until<T>(what: string, timeoutMs: number, probe: () => Pro
 }
 
 /** A TCP port nobody listens on now (for host-mode publishing, or a local server). */
+/**
+ * Nobody holds the rotation lease `name`: its config is absent, or present and released (a released lease keeps its
+ * config, without an owner label, so the next holder takes it by compare-and-swap).
+ */
+export async function leaseFree(name: string): Promise<boolean> {
+  const id = (await docker("config", "ls", "-q", "--filter", `name=${name}`)).split("\n").find((l) => l.trim() !== "");
+  if (id === undefined) return true;
+  return (await docker("config", "inspect", "--format", '{{index .Spec.Labels "io.swarm-mtls.lease.owner"}}', name).catch(() => "")).trim() === "";
+}
+
 export function freePort(host = "0.0.0.0"): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();

@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import t from "tap";
 import { assertServeRuns, spawnServe, type ServeProcess } from "../../helpers/serve-process.js";
 import { runCli, swarmTestEnv } from "../../helpers/cli.js";
-import { docker, freePort, requireSwarmCli, TEST_IMAGE, until } from "../../helpers/swarm-test.js";
+import { docker, freePort, leaseFree, requireSwarmCli, TEST_IMAGE, until } from "../../helpers/swarm-test.js";
 
 await requireSwarmCli();
 const world = swarmTestEnv();
@@ -40,7 +40,7 @@ async function inspect(): Promise<ServiceView> {
   return (JSON.parse(await docker("service", "inspect", svc)) as ServiceView[])[0] as ServiceView;
 }
 const mounts = (s: ServiceView): string[] => (s.Spec.TaskTemplate.ContainerSpec.Secrets ?? []).map((x) => x.SecretName).filter((n) => !n.startsWith("mtls.bundle.")).sort();
-const leaseExists = async (): Promise<boolean> => (await docker("config", "ls", "-q", "--filter", `name=${leaseName}`)).split("\n").some((l) => l.trim() !== "");
+const leaseExists = async (): Promise<boolean> => !(await leaseFree(leaseName));
 
 t.test("SIGTERM mid-rollout: abandoned after the grace, lease released, exit 0, nothing lost", async (t) => {
   serve = spawnServe(["--no-tls", "--listen", `127.0.0.1:${port}`], { ...world.env, SWARM_MTLS_SERVE_STOP_GRACE: "3s", SWARM_MTLS_SCHEDULE_CRON: "*/5 * * * *" });
