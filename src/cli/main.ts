@@ -51,7 +51,7 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
     .option("--root-ttl <duration>", "root lifetime (default: 10y)")
     .option("--intermediate-ttl <duration>", "intermediate lifetime (default: 1y)")
     .option("--max-leaf-ttl <duration>", "upper bound of leaf lifetimes (default: 7d)")
-    .option("--offline-root <file>", "write the root key only to this encrypted file (PKCS#8, AES-256) and keep it out of the store")
+    .option("--offline-root <file>", "write the root key only to this encrypted file (PKCS#8, scrypt + AES-256) and keep it out of the store")
     .option("--root-passphrase-file <file>", "passphrase for --offline-root (at least 16 characters)")
     .option("--force", "replace an existing CA")
     .addHelpText("after", "\nExample:\n  swarm-mtls init --trust-domain example.org --store file:./data\n")

@@ -227,6 +227,22 @@ async function rollAndCheck(deps: CaRotationDeps, a: Authority, r: CaRotation, s
   return { changed, progress };
 }
 
+/**
+ * After 'complete' is written: the superseded CA states still hold the retired keys (sealed), so they are removed.
+ * The rotation is already recorded complete, so a failure here is logged with the manual command and does not fail
+ * the run (a failed run would make the operator start a new rotation by running rotate-ca again).
+ */
+async function dropRetiredKeys(deps: CaRotationDeps, rotation: string): Promise<void> {
+  if (!deps.store.dropOlderCaStates) return;
+  const log = deps.logger.child({ component: "ca-rotation" });
+  try {
+    const dropped = await deps.store.dropOlderCaStates();
+    log.info({ rotation, dropped }, "CA rotation: older CA-state versions holding the retired keys removed");
+  } catch (e) {
+    log.warn({ rotation, err: (e as Error).message }, "CA rotation complete, but older CA-state versions still holding the retired keys could not be removed: remove every CA-state config but the newest with `docker config rm`");
+  }
+}
+
 /** Runs one step from the state in the store; returns its report. */
 async function runStep(deps: CaRotationDeps, step: CaRotationStep, p: CaRotateParams): Promise<CaRotationStepReport> {
   const now = (deps.now ?? (() => new Date()))();
@@ -265,6 +281,7 @@ async function runStep(deps: CaRotationDeps, step: CaRotationStep, p: CaRotatePa
     if (oldRootPem && r.record.oldRoot) retired.push({ role: "root", certPem: oldRootPem, fingerprint: r.record.oldRoot, retiredAt: at, rotationId: r.record.id });
   }
   await save(deps, withCaRotationRecord(published, record, retired));
+  if (step === "retire") await dropRetiredKeys(deps, r.record.id);
   log.info({ rotation: r.record.id, step, phase, services: progress.total }, "CA rotation step finished");
   return { step, phase, changed, progress };
 }

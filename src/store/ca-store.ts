@@ -12,6 +12,11 @@ export interface CaStore {
   writeCaState(doc: string, p: { replace: boolean }): Promise<void>;
   /** The superseded CA states the store still keeps, newest first (absent: it keeps none). */
   olderCaStates?(): Promise<string[]>;
+  /**
+   * Removes every superseded CA state (the store keeps a few for manual rollback): after a CA rotation completes they
+   * are the only place the retired CA keys are left. Returns the names removed. Absent: the store keeps none.
+   */
+  dropOlderCaStates?(): Promise<string[]>;
   /** Where the key-encryption key is expected when --kek-file is not given. */
   defaultKekFile(): string;
 }

@@ -51,6 +51,13 @@ export function openSwarmStore(swarm: Swarm, p: SwarmStoreOpenParams = {}): Swar
     kekSecretName,
     defaultKekFile: () => `/run/secrets/${kekSecretName}`,
     caStateVersions: versions,
+    async dropOlderCaStates() {
+      const older = (await versions()).slice(1);
+      const left: string[] = [];
+      for (const c of older) await swarm.removeConfig(c.id).catch((e: unknown) => left.push(`${c.name} (${(e as Error).message})`));
+      if (left.length > 0) throw new MtlsError("internal", `could not remove the superseded CA states ${left.join(", ")}`);
+      return older.map((c) => c.name);
+    },
     async olderCaStates() {
       return (await versions()).slice(1).map((c) => c.data.toString("utf8"));
     },

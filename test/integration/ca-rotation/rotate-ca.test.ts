@@ -10,6 +10,7 @@
  */
 import t, { type Test } from "tap";
 import { spawnSync } from "node:child_process";
+import { createHash, X509Certificate } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, type CliRun } from "../../helpers/cli.js";
@@ -65,6 +66,49 @@ async function caState(): Promise<{ rotation?: { phase: string; newRoot?: { cert
   const newest = names.sort((x, y) => Number(y.split(".v").pop()) - Number(x.split(".v").pop()))[0] as string;
   const [cfg] = JSON.parse(await docker("config", "inspect", newest)) as { Spec: { Data: string } }[];
   return JSON.parse(Buffer.from(cfg?.Spec.Data ?? "", "base64").toString("utf8"));
+}
+
+/**
+ * This CA's CA-state versions as `docker config ls` shows them, each with the fingerprints of the CA certificates it
+ * keeps a (sealed) private key for: every `{ certPem, key }` pair anywhere in the document.
+ */
+async function caStatesWithKeys(): Promise<{ name: string; keysFor: string[] }[]> {
+  const names = (await docker("config", "ls", "--format", "{{.Name}}")).split("\n").filter((n) => n.startsWith(`${caStateName}.v`));
+  const out: { name: string; keysFor: string[] }[] = [];
+  for (const name of names) {
+    const [cfg] = JSON.parse(await docker("config", "inspect", name)) as { Spec: { Data: string } }[];
+    const keysFor: string[] = [];
+    const walk = (v: unknown): void => {
+      if (Array.isArray(v)) return v.forEach(walk);
+      if (v === null || typeof v !== "object") return;
+      const o = v as Record<string, unknown>;
+      if (typeof o.certPem === "string" && o.key) keysFor.push(createHash("sha256").update(new X509Certificate(o.certPem).raw).digest("hex"));
+      Object.values(o).forEach(walk);
+    };
+    walk(JSON.parse(Buffer.from(cfg?.Spec.Data ?? "", "base64").toString("utf8")));
+    out.push({ name, keysFor });
+  }
+  return out;
+}
+
+/**
+ * After a CA rotation completed: `docker config ls` shows one CA-state version (the current one) and no version keeps
+ * a key of a retired CA certificate; what a service rollback needs (the secrets its previous spec mounts) is still there.
+ */
+async function retiredKeysGone(t: Test, retired: string[], when: string): Promise<void> {
+  const states = await caStatesWithKeys();
+  t.equal(states.length, 1, `${when}: docker config ls shows one CA-state version of this CA, the current one (${states.map((s) => s.name).join(", ")})`);
+  const holding = states.filter((s) => s.keysFor.some((f) => retired.includes(f))).map((s) => s.name);
+  t.same(holding, [], `${when}: no CA-state version keeps a key of a retired CA certificate`);
+  t.ok(states[0]?.keysFor.length, `${when}: the current CA state keeps the current CA key`);
+  for (const svc of [A, B]) {
+    const [s] = JSON.parse(await docker("service", "inspect", svc)) as { PreviousSpec?: { TaskTemplate: { ContainerSpec: { Secrets?: { SecretName: string }[] } } } }[];
+    const names = (s?.PreviousSpec?.TaskTemplate.ContainerSpec.Secrets ?? []).map((r) => r.SecretName);
+    t.ok(names.length > 0, `${when}: ${svc} has a previous spec to roll back to`);
+    const missing: string[] = [];
+    for (const n of names) await docker("secret", "inspect", n).catch(() => missing.push(n));
+    t.same(missing, [], `${when}: every secret ${svc}'s previous spec mounts still exists (a rollback works)`);
+  }
 }
 
 const count = (pem: string): number => (pem.match(/BEGIN CERTIFICATE/g) ?? []).length;
@@ -156,6 +200,7 @@ t.test("intermediate rotation with a crash after each phase and inside 'issue', 
   t.equal(s.rotation?.phase, "complete");
   t.match(s.retired, [{ role: "intermediate" }], "the old intermediate is retired (certificate kept)");
   t.notOk(JSON.stringify(s.retired).includes('"key"'), "no key kept for the retired intermediate");
+  await retiredKeysGone(t, (s.retired ?? []).map((r) => r.fingerprint), "after the intermediate rotation");
 });
 
 t.test("root rotation with a crash inside and after every phase: openssl against old-only, both and new-only bundles at each phase", async (t) => {
@@ -244,6 +289,7 @@ t.test("root rotation with a crash inside and after every phase: openssl against
   t.equal(s.roots.length, 1);
   t.equal(s.chain, undefined, "no cross certificate in chains after retire");
   t.match(s.retired, [{ role: "intermediate" }, { role: "intermediate" }, { role: "root" }], "old root and intermediate retired");
+  await retiredKeysGone(t, (s.retired ?? []).map((r) => r.fingerprint), "after the root rotation");
   const status = JSON.parse((await cli(["--json", "status"])).stdout);
   t.match(status.caRotation, { kind: "root", phase: "complete", progress: { total: 2, onNewIntermediate: 2, onCurrentBundle: 2 } });
 });
