@@ -9,6 +9,7 @@ export {
   spiffeIdFor,
   adminSpiffeId,
   isAdminSpiffeId,
+  validateIpAddress,
   parseKeyAlgorithm,
   type SpiffeIdForParams,
 } from "./names.js";

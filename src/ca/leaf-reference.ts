@@ -42,11 +42,12 @@ export async function issueLeafReference(a: Authority, p: LeafReferenceIssuePara
     new x509.AuthorityKeyIdentifierExtension(caKeyIdentifier(issuer).toString("hex")),
     new x509.SubjectKeyIdentifierExtension(subjectKeyIdentifier(p.spkiDer).toString("hex")),
   ];
-  if (p.plan.dnsNames.length > 0 || p.plan.uris.length > 0) {
+  if (p.plan.dnsNames.length > 0 || p.plan.uris.length > 0 || p.plan.ipAddresses.length > 0) {
     extensions.push(
       new x509.SubjectAlternativeNameExtension([
         ...p.plan.dnsNames.map((value) => ({ type: "dns" as const, value })),
         ...p.plan.uris.map((value) => ({ type: "url" as const, value })),
+        ...p.plan.ipAddresses.map((value) => ({ type: "ip" as const, value })),
       ]),
     );
   }

@@ -13,7 +13,7 @@ import { caKeyAlgorithm, certDer, certFingerprint } from "./authority.js";
 import { bitString, children, derTime, nodeBytes, oid, pemEncode, readNode, seq, tlv, TAG, unsignedInteger } from "./der.js";
 import { fingerprint, subjectKeyIdentifier } from "./fingerprint.js";
 import { generateLeafKey, generateLeafKeySync, KEY_ALGORITHM_PROFILES, type LeafKey } from "./keys.js";
-import { adminSpiffeId, isAdminSpiffeId, parseKeyAlgorithm, validateDnsName, validateIdentity, validateSpiffeId, validateUri } from "./names.js";
+import { adminSpiffeId, ipAddressBytes, isAdminSpiffeId, parseKeyAlgorithm, validateDnsName, validateIdentity, validateIpAddress, validateSpiffeId, validateUri } from "./names.js";
 import { randomSerial } from "./serial.js";
 import type { Authority, CaKeyPair, IssuedLeaf, KeyAlgorithm, LeafIssueParams } from "./types.js";
 import { x509 } from "./x509.js";
@@ -26,6 +26,7 @@ export interface LeafPlan {
   identity: string;
   dnsNames: string[];
   uris: string[];
+  ipAddresses: string[];
   keyAlgorithm: KeyAlgorithm;
   /** Whole seconds. */
   notBefore: Date;
@@ -41,7 +42,8 @@ export function planLeaf(a: Authority, p: LeafIssueParams): LeafPlan {
   const uris = (p.uris ?? []).map(validateUri);
   if (p.spiffeId !== undefined) uris.unshift(validateSpiffeId(p.spiffeId));
   const uniqueUris = [...new Set(uris)];
-  checkLeafRole(a, p.role ?? "workload", identity, dnsNames, uniqueUris);
+  const ipAddresses = [...new Set((p.ipAddresses ?? []).map(validateIpAddress))];
+  checkLeafRole(a, p.role ?? "workload", identity, [...dnsNames, ...ipAddresses], uniqueUris);
   const ttl = p.ttlSeconds ?? DEFAULT_LEAF_TTL_SECONDS;
   if (!Number.isSafeInteger(ttl) || ttl <= 0) throw badInput(`ttl must be a positive whole number of seconds (got ${printable(ttl)})`);
   // The one minimum, checked again here whatever path the lifetime came by (CLI, label, config, CSR signing).
@@ -64,6 +66,7 @@ export function planLeaf(a: Authority, p: LeafIssueParams): LeafPlan {
     identity,
     dnsNames,
     uris: uniqueUris,
+    ipAddresses,
     keyAlgorithm,
     notBefore: new Date(nowMs - skew * 1000),
     notAfter: new Date(Math.min(nowMs + ttl * 1000, issuerNotAfterMs)),
@@ -78,7 +81,7 @@ export function planLeaf(a: Authority, p: LeafIssueParams): LeafPlan {
 function checkLeafRole(a: Authority, role: "workload" | "admin", identity: string, dnsNames: string[], uris: string[]): void {
   if (role === "admin") {
     const want = adminSpiffeId(a.trustDomain, identity);
-    if (dnsNames.length > 0) throw badInput(`an admin certificate has no DNS names (got ${dnsNames.join(", ")})`);
+    if (dnsNames.length > 0) throw badInput(`an admin certificate has no DNS names or IP addresses (got ${dnsNames.join(", ")})`);
     if (uris.length !== 1 || uris[0] !== want) throw badInput(`an admin certificate carries exactly one URI, ${want} (got ${uris.map((u) => printable(u)).join(", ") || "none"})`);
     return;
   }
@@ -171,11 +174,12 @@ export function leafSubjectDer(identity: string): Buffer {
   return seq(tlv(TAG.SET, seq(OID_CN, tlv(TAG.UTF8_STRING, Buffer.from(identity, "utf8")))));
 }
 
-/** The subjectAltName extension value for DNS names and URIs (both ASCII after validation). */
-function sanExtension(dnsNames: string[], uris: string[]): Buffer {
+/** The subjectAltName extension value for DNS names, URIs (both ASCII after validation) and IP addresses. */
+function sanExtension(dnsNames: string[], uris: string[], ipAddresses: string[]): Buffer {
   const names: Buffer[] = [];
   for (const d of dnsNames) names.push(tlv(0x82, Buffer.from(d, "latin1")));
   for (const u of uris) names.push(tlv(0x86, Buffer.from(u, "latin1")));
+  for (const ip of ipAddresses) names.push(tlv(0x87, ipAddressBytes(ip)));
   return extension(OID_SAN, false, seq(...names));
 }
 
@@ -187,7 +191,7 @@ export function encodeLeaf(a: Authority, plan: LeafPlan, spkiDer: Buffer, serial
     KEY_ALGORITHM_PROFILES[plan.keyAlgorithm].keyEncipherment ? t.fixedExtensions.encipherment : t.fixedExtensions.signature,
     ski,
   ];
-  if (plan.dnsNames.length > 0 || plan.uris.length > 0) extensions.push(sanExtension(plan.dnsNames, plan.uris));
+  if (plan.dnsNames.length > 0 || plan.uris.length > 0 || plan.ipAddresses.length > 0) extensions.push(sanExtension(plan.dnsNames, plan.uris, plan.ipAddresses));
   const tbs = seq(
     VERSION_V3,
     unsignedInteger(serial),

@@ -60,6 +60,35 @@ export function validateDnsName(name: string): string {
   return lower;
 }
 
+/** An IP SAN: IPv4 or IPv6 (brackets allowed), returned in canonical form (IPv6 lower-case, compressed by URL rules). */
+export function validateIpAddress(ip: string): string {
+  if (typeof ip !== "string" || ip.length === 0) throw badInput("IP address must not be empty");
+  const bare = ip.trim().replace(/^\[(.*)\]$/, "$1");
+  const v = isIP(bare);
+  if (v === 4) return bare.split(".").map((x) => String(Number(x))).join(".");
+  if (v === 6 && !bare.includes("%")) return new URL(`http://[${bare}]/`).hostname.slice(1, -1);
+  throw badInput(`'${printable(ip)}' is not an IP address`);
+}
+
+/** The 4 or 16 bytes of an IP address (as an iPAddress SAN carries it). */
+export function ipAddressBytes(ip: string): Buffer {
+  const v = validateIpAddress(ip);
+  if (isIP(v) === 4) return Buffer.from(v.split(".").map(Number));
+  let text = v;
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4) {
+    const b = (v4[1] as string).split(".").map(Number) as [number, number, number, number];
+    text = text.slice(0, -(v4[1] as string).length) + `${((b[0] << 8) | b[1]).toString(16)}:${((b[2] << 8) | b[3]).toString(16)}`;
+  }
+  const [head, tail] = text.includes("::") ? (text.split("::") as [string, string]) : [text, undefined];
+  const h = head === "" ? [] : head.split(":");
+  const tl = tail === undefined || tail === "" ? [] : tail.split(":");
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - tl.length).fill("0"), ...tl];
+  const out = Buffer.alloc(16);
+  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
+  return out;
+}
+
 const TRUST_DOMAIN_RE = /^[a-z0-9._-]+$/;
 
 /** A SPIFFE trust domain ("example.org", "prod.swarm"): lower-case letters, digits, '.', '-', '_'; at most 255. */

@@ -120,6 +120,8 @@ export interface LeafIssueParams {
   dnsNames?: string[];
   /** URI SANs; default none. */
   uris?: string[];
+  /** IP address SANs (IPv4, IPv6); default none. Validated and canonicalised; duplicates dropped. */
+  ipAddresses?: string[];
   /** SPIFFE ID to add as a URI SAN (first) when not already in `uris`; default none. */
   spiffeId?: string;
   /** Lifetime in seconds; default 24 hours. Over the CA's maximum is an error. */

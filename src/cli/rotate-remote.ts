@@ -84,7 +84,31 @@ async function readCa(file: string | undefined): Promise<string | undefined> {
   return pem;
 }
 
-function send(url: URL, p: { method: string; path: string; token: string; ca?: string; body?: unknown; timeoutMs: number }): Promise<Reply> {
+/** Certificate-chain errors: the server's certificate does not lead to a root the client trusts. */
+const UNKNOWN_CA = new Set(["UNABLE_TO_VERIFY_LEAF_SIGNATURE", "SELF_SIGNED_CERT_IN_CHAIN", "DEPTH_ZERO_SELF_SIGNED_CERT", "UNABLE_TO_GET_ISSUER_CERT", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "CERT_SIGNATURE_FAILURE"]);
+
+/**
+ * What a failed request says: for TLS failures, what is actually wrong and what to do — the certificate does not
+ * name the host called (names it has; api.names), it is not issued by the given root (--ca-file), or no root was
+ * given — otherwise the socket's message. Pure.
+ */
+export function tlsFailure(e: { code?: string | undefined; message: string; host: string; names?: string | undefined; caFile?: string | undefined }): string {
+  const host = e.host.replace(/^\[(.*)\]$/, "$1");
+  if (e.code === "ERR_TLS_CERT_ALTNAME_INVALID") {
+    return `the API's certificate does not name '${host}'${e.names ? ` (it names ${e.names})` : ""}: call the server by one of its names, or add '${host}' to api.names of the CA service (SWARM_MTLS_API_NAMES) and restart it`;
+  }
+  if (e.code !== undefined && UNKNOWN_CA.has(e.code)) {
+    return e.caFile !== undefined
+      ? `the API's certificate is not issued by a root in --ca-file ${e.caFile} (${e.code}): give this swarm's current root (swarm-mtls ca show --json on a manager; fetch it again after a root rotation)`
+      : `the API's certificate is not trusted (${e.code}); pass --ca-file with the CA's root (swarm-mtls ca show --json, or GET /v1/bundle.pem on a host you trust)`;
+  }
+  if (e.code === "CERT_HAS_EXPIRED" || e.code === "CERT_NOT_YET_VALID") {
+    return `the API's certificate ${e.code === "CERT_HAS_EXPIRED" ? "has expired" : "is not valid yet"} (${e.code}): check the clocks of this host and the server; serve renews its certificate by itself`;
+  }
+  return e.message;
+}
+
+function send(url: URL, p: { method: string; path: string; token: string; ca?: string; caFile?: string; body?: unknown; timeoutMs: number }): Promise<Reply> {
   return new Promise((done, fail) => {
     const data = p.body === undefined ? undefined : JSON.stringify(p.body);
     const headers: Record<string, string | number> = { authorization: `Bearer ${p.token}`, accept: "application/json" };
@@ -107,10 +131,8 @@ function send(url: URL, p: { method: string; path: string; token: string; ca?: s
       res.on("error", fail);
     });
     req.on("timeout", () => req.destroy(new Error(`no answer within ${Math.round(p.timeoutMs / 1000)}s`)));
-    req.on("error", (e: NodeJS.ErrnoException) => {
-      const tls = /certificate|self[- ]signed|CERT_|UNABLE_TO_VERIFY|ERR_TLS/i.test(`${e.code ?? ""} ${e.message}`);
-      const hint = tls ? `; pass --ca-file with the CA's root (swarm-mtls ca show --json, or GET /v1/bundle.pem on a host you trust)` : "";
-      fail(new MtlsError("docker", `${p.method} ${url.origin}${p.path}: ${e.message}${hint}`));
+    req.on("error", (e: NodeJS.ErrnoException & { cert?: { subjectaltname?: string } }) => {
+      fail(new MtlsError("docker", `${p.method} ${url.origin}${p.path}: ${tlsFailure({ code: e.code, message: e.message, host: url.hostname, names: e.cert?.subjectaltname, caFile: p.caFile })}`));
     });
     req.end(data);
   });
@@ -141,11 +163,11 @@ export async function rotateRemote(p: RemoteRotateParams): Promise<RotationRepor
   const outcomes: ServiceOutcome[] = [];
   if (p.all) {
     p.progress?.(`asking ${url.origin} to ${p.dryRun ? "plan" : "reconcile"} every opted-in service${p.force ? " (forced)" : ""}`);
-    const r = await send(url, { method: "POST", path: "/v1/rotate", token, ca, body, timeoutMs });
+    const r = await send(url, { method: "POST", path: "/v1/rotate", token, ca, caFile: p.caFile, body, timeoutMs });
     if (r.status !== 200) throw replyError(r, "rotate");
     outcomes.push(...(r.body as { outcomes: RotationOutcome[] }).outcomes.map(fromApi));
   } else {
-    const list = await send(url, { method: "GET", path: "/v1/services", token, ca, timeoutMs: 60_000 });
+    const list = await send(url, { method: "GET", path: "/v1/services", token, ca, caFile: p.caFile, timeoutMs: 60_000 });
     if (list.status !== 200) throw replyError(list, "GET /v1/services");
     const known = (list.body as { services: ServiceStatus[] }).services;
     const identities = p.services.map((name) => {
@@ -155,7 +177,7 @@ export async function rotateRemote(p: RemoteRotateParams): Promise<RotationRepor
     });
     for (const s of identities) {
       p.progress?.(`  ${s.service}: ${p.dryRun ? "planning" : "rotating"} through ${url.origin}${p.force ? " (forced)" : ""}; serve rolls it out under its lease`);
-      const r = await send(url, { method: "POST", path: `/v1/services/${encodeURIComponent(s.identity)}/rotate`, token, ca, body, timeoutMs });
+      const r = await send(url, { method: "POST", path: `/v1/services/${encodeURIComponent(s.identity)}/rotate`, token, ca, caFile: p.caFile, body, timeoutMs });
       if (r.status !== 200) throw replyError(r, `rotate ${s.service}`);
       for (const o of (r.body as { outcomes: RotationOutcome[] }).outcomes.map(fromApi)) {
         outcomes.push(o);

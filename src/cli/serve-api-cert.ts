@@ -1,6 +1,8 @@
+import { isIP } from "node:net";
 import { hostname } from "node:os";
 import type { SecureContextOptions } from "node:tls";
-import { bundlePem, issueLeaf, validateDnsName, type Authority } from "../ca/index.js";
+import { bundlePem, issueLeaf, validateDnsName, validateIpAddress, type Authority } from "../ca/index.js";
+import { badInput, printable } from "../errors.js";
 import type { Logger } from "../log.js";
 
 /** Lifetime of the API's own certificate (bounded by the CA's maximum leaf lifetime). */
@@ -34,25 +36,48 @@ export function apiCertRenewalReason(c: Pick<ApiCert, "notBefore" | "notAfter" |
   return now >= apiCertRenewalTime(c.notBefore, c.notAfter) ? "due" : null;
 }
 
-/** The DNS names of the API certificate: localhost, the host name (when it is a DNS name) and the listen host. */
-export function apiCertNames(listenHost: string): string[] {
-  const names = new Set(["localhost"]);
-  for (const h of [hostname().toLowerCase(), listenHost]) {
-    if (!/^[a-z0-9.-]+$/i.test(h) || /^[\d.]+$/.test(h)) continue;
+/** The names in the API's certificate: what clients may call it by. */
+export interface ApiCertNames {
+  dnsNames: string[];
+  ipAddresses: string[];
+}
+
+/**
+ * The names of the API certificate: localhost, 127.0.0.1 and ::1; this host's name (inside a container, the
+ * container's); the listen host unless a wildcard; and every entry of `api.names` — DNS names and IP addresses the
+ * operator calls the API by, such as the node's host name that the stack file passes as `{{.Node.Hostname}}`. Pure
+ * but for the default host name; MtlsError("bad-input") naming the entry of `api.names` that is neither.
+ */
+export function apiCertNames(p: { listenHost: string; names?: readonly string[]; hostName?: string }): ApiCertNames;
+/** The DNS names only, for a listener given just its host (the SDS listener). */
+export function apiCertNames(listenHost: string): string[];
+export function apiCertNames(arg: string | { listenHost: string; names?: readonly string[]; hostName?: string }): ApiCertNames | string[] {
+  if (typeof arg === "string") return apiCertNames({ listenHost: arg }).dnsNames;
+  const p = arg;
+  const dns = new Set(["localhost"]);
+  const ips = new Set(["127.0.0.1", "::1"]);
+  const add = (entry: string, strict: boolean): void => {
+    const e = entry.trim();
+    if (e === "" || e === "0.0.0.0" || e === "::" || e === "[::]") return;
     try {
-      names.add(validateDnsName(h));
-    } catch {
-      /* a host name that is not a DNS name is simply not added */
+      if (isIP(e.replace(/^\[(.*)\]$/, "$1")) !== 0) ips.add(validateIpAddress(e));
+      else dns.add(validateDnsName(e));
+    } catch (err) {
+      if (strict) throw badInput(`api.names: '${printable(e)}' is neither a DNS name nor an IP address (${(err as Error).message})`, err);
     }
-  }
-  return [...names];
+  };
+  add(p.hostName ?? hostname(), false);
+  add(p.listenHost, false);
+  for (const n of p.names ?? []) add(n, true);
+  return { dnsNames: [...dns], ipAddresses: [...ips] };
 }
 
 /** Issues the API's own certificate (identity swarm-mtls-api) from the CA. */
-export async function issueApiCert(a: Authority, dnsNames: string[], p: { ttlSeconds?: number; now?: Date; identity?: string; uris?: string[] } = {}): Promise<ApiCert> {
+export async function issueApiCert(a: Authority, dnsNames: string[], p: { ttlSeconds?: number; now?: Date; ipAddresses?: string[]; identity?: string; uris?: string[] } = {}): Promise<ApiCert> {
   const leaf = await issueLeaf(a, {
     identity: p.identity ?? "swarm-mtls-api",
     dnsNames,
+    ipAddresses: p.ipAddresses ?? [],
     ...(p.uris ? { uris: p.uris } : {}),
     ttlSeconds: Math.min(a.maxLeafTtlSeconds, p.ttlSeconds ?? API_CERT_TTL_SECONDS),
     ...(p.now ? { now: p.now } : {}),
@@ -68,6 +93,8 @@ export interface ApiCertRenewalParams {
   /** The CA as loaded now (serve re-reads it on every reconcile, so a CA rotation shows here). */
   authority: () => Authority | null;
   dnsNames: string[];
+  /** IP address SANs; default none. */
+  ipAddresses?: string[];
   logger: Logger;
   /** How often to look; default every minute. */
   checkEveryMs?: number;
@@ -95,7 +122,12 @@ export function keepApiCertFresh(p: ApiCertRenewalParams): { check(): Promise<"d
     if (!reason) return null;
     busy = true;
     try {
-      const next = await issueApiCert(a, p.dnsNames, { ttlSeconds: p.ttlSeconds, ...(p.identity ? { identity: p.identity } : {}), ...(p.uris ? { uris: p.uris(a) } : {}) });
+      const next = await issueApiCert(a, p.dnsNames, {
+        ttlSeconds: p.ttlSeconds,
+        ipAddresses: p.ipAddresses ?? [],
+        ...(p.identity ? { identity: p.identity } : {}),
+        ...(p.uris ? { uris: p.uris(a) } : {}),
+      });
       p.server.setSecureContext({ key: next.key, cert: next.cert, ca: next.ca });
       current = next;
       log.info({ reason, notAfter: next.notAfter.toISOString() }, "API certificate renewed");

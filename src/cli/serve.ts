@@ -101,6 +101,8 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
   const swarmMode = store.location === "swarm";
   const swarm = swarmMode ? await ctx.swarm() : undefined;
   const kekFile = ctx.kekFile(store);
+  // The names clients call the API by (checked before anything is created).
+  const certNames = apiCertNames({ listenHost: listen.host, names: ctx.config.api.names });
   const refusal = plainHttpRefusal({ listen, tlsFlag: o.tls, tlsSetting: ctx.config.api.tls, swarmMode });
   if (refusal) throw badInput(refusal);
   const tlsOn = o.tls ?? (ctx.config.api.tls === "auto" ? swarmMode : ctx.config.api.tls === "on");
@@ -138,8 +140,7 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
   const ready = await plane.ready();
   if (!ready.ready) log.warn({ reason: ready.reason }, "not ready yet");
 
-  const certNames = apiCertNames(listen.host);
-  const apiCert = tlsAuthority ? await issueApiCert(tlsAuthority, certNames) : null;
+  const apiCert = tlsAuthority ? await issueApiCert(tlsAuthority, certNames.dnsNames, { ipAddresses: certNames.ipAddresses }) : null;
   const app: FastifyInstance = await buildApiApp({
     controlPlane: plane,
     metrics,
@@ -171,7 +172,7 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
 
   // The API certificate is renewed at 2/3 of its lifetime and after a CA rotation, in the running listener.
   const renewal = apiCert
-    ? keepApiCertFresh({ server: app.server as unknown as { setSecureContext(o: object): void }, current: apiCert, authority: () => plane.authority() ?? tlsAuthority, dnsNames: certNames, logger: ctx.logger })
+    ? keepApiCertFresh({ server: app.server as unknown as { setSecureContext(o: object): void }, current: apiCert, authority: () => plane.authority() ?? tlsAuthority, dnsNames: certNames.dnsNames, ipAddresses: certNames.ipAddresses, logger: ctx.logger })
     : null;
 
   // A reconcile refused by another rotator's lease (e.g. the lease of a CA task that died with its manager) is tried

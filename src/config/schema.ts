@@ -111,6 +111,7 @@ export const configSchema = z
         tls: z.enum(["auto", "on", "off"]),
         adminTokenFile: z.string(),
         adminIdentities: z.array(z.string()),
+        names: z.array(z.string()),
         bodyLimit: z.number().int().min(1024).max(16 * 1024 * 1024),
       })
       .strict(),

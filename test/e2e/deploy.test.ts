@@ -9,7 +9,8 @@
  * What a user would see, checked here:
  *   1. the deployed `ca` service is the production file's; it becomes ready and `echo` serves a certificate of our CA,
  *      with the client's SPIFFE ID seen;
- *   2. three `swarm-mtls rotate echo --force --server https://localhost:PORT` through the CA's API, each under a
+ *   2. three `swarm-mtls rotate echo --force --server https://<manager>:PORT` (the node's host name, as README step 6
+ *      says; the stack file gives it to the API certificate with `{{.Node.Hostname}}`) through the CA's API, each under a
  *      bounded loop of mTLS requests from `client`: zero failed requests, and the served serial changes each time;
  *   3. no client certificate, and a client certificate of a foreign CA (same SPIFFE ID), are refused;
  *   4. `docker stack deploy` again with the same files: the certificates are re-attached without a new issue and
@@ -65,6 +66,9 @@ const token = randomBytes(24).toString("hex");
 const tokenFile = join(dir, "admin-token");
 writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
 const caPort = await freePort();
+// The manager's host name as Swarm knows it: what `{{.Node.Hostname}}` gives the CA service, and what an operator
+// types in `--server https://<manager>:8443`.
+const MANAGER = (await docker("node", "inspect", "self", "--format", "{{.Description.Hostname}}")).trim();
 const clientPort = await freePort();
 const stackEnv = { E2E_ADMIN_TOKEN_FILE: tokenFile, SWARM_MTLS_API_PORT: String(caPort), E2E_CLIENT_PORT: String(clientPort) };
 const rootFile = join(dir, "root.pem");
@@ -148,12 +152,12 @@ async function serialOf(identity: string, generation: number): Promise<string> {
   return normSerial(s?.Spec.Labels["io.swarm-mtls.serial"]);
 }
 
-/** The CA's HTTPS API on the host-mode port, verified against the swarm's root (the API certificate names localhost). */
+/** The CA's HTTPS API on the host-mode port, called by the manager's host name and verified against the swarm's root. */
 function caApi(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : JSON.stringify(body);
     const req = httpsRequest({
-      host: "127.0.0.1", port: caPort, path, method, servername: "localhost", ca: rootPem, timeout: 180_000,
+      host: MANAGER, port: caPort, path, method, servername: MANAGER, ca: rootPem, timeout: 180_000,
       headers: { ...(data ? { "content-type": "application/json", "content-length": Buffer.byteLength(data) } : {}), authorization: `Bearer ${token}` },
     }, (res) => {
       let text = "";
@@ -226,7 +230,7 @@ await t.test("docker stack deploy: the CA becomes ready and echo serves a certif
     const r = await caApi("GET", "/readyz");
     return r.status === 200 ? r.json : undefined;
   });
-  t.same(ready, { ready: true }, "GET /readyz over HTTPS, verified against the swarm's root, with the name localhost");
+  t.same(ready, { ready: true }, "GET /readyz over HTTPS, verified against the swarm's root, by the manager's host name");
   const once = await until("client → echo over mTLS with a certificate of our CA", 150_000, async () => {
     const gen = await attachedGeneration(ECHO, ECHO);
     if (gen === null) return undefined;
@@ -251,7 +255,7 @@ await t.test("docker stack deploy: the CA becomes ready and echo serves a certif
 });
 
 const rotateThroughApi = () =>
-  runCli(["rotate", ECHO, "--force", "--server", `https://localhost:${caPort}`, "--admin-token-file", tokenFile, "--ca-file", rootFile, "--json"], { timeoutMs: 600_000 });
+  runCli(["rotate", ECHO, "--force", "--server", `https://${MANAGER}:${caPort}`, "--admin-token-file", tokenFile, "--ca-file", rootFile, "--json"], { timeoutMs: 600_000 });
 
 await t.test("three forced rotations of echo under traffic: zero failed requests, a new serial each time", async (t) => {
   t.ok(echoSerial, "echo served a certificate before");

@@ -172,5 +172,19 @@ t.test("HTTPS: verified with --ca-file; without it the certificate is refused an
   const refused = await remote(url, "shop_api", "--force");
   t.equal(refused.code, 1, "exit 1 without --ca-file (the API's certificate is not trusted)");
   t.match(refused.stderr, /pass --ca-file with the CA's root/, "and says to pass --ca-file");
+
+  // Called by a name the certificate lacks, with the right root: the error says so, and does not advise --ca-file.
+  const byIp = await runCli(["rotate", "shop_api", "--force", "--server", `https://127.0.0.1:${port}`, "--admin-token-file", tokenFile, "--ca-file", rootFile]);
+  t.equal(byIp.code, 1, "exit 1: the name does not match");
+  t.match(byIp.stderr, "the API's certificate does not name '127.0.0.1' (it names DNS:localhost): call the server by one of its names, or add '127.0.0.1' to api.names of the CA service (SWARM_MTLS_API_NAMES) and restart it");
+  t.notMatch(byIp.stderr, /pass --ca-file/, "no advice to pass the --ca-file that was given");
+
+  // Another CA's root in --ca-file: says the certificate is not issued by it.
+  const { authority: other } = await createAuthority({ trustDomain: "example.org" });
+  const otherFile = join(dir, "other-root.pem");
+  writeFileSync(otherFile, bundlePem(other));
+  const wrongRoot = await runCli(["rotate", "shop_api", "--force", "--server", url, "--admin-token-file", tokenFile, "--ca-file", otherFile]);
+  t.equal(wrongRoot.code, 1);
+  t.match(wrongRoot.stderr, `the API's certificate is not issued by a root in --ca-file ${otherFile} (`, "names the --ca-file that does not fit");
   t.equal(a.seen.length, posts, "no request reached the server without a verified certificate");
 });

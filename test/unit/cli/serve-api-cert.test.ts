@@ -6,7 +6,7 @@ import { X509Certificate } from "node:crypto";
 import { connect, createServer, type Server } from "node:tls";
 import t from "tap";
 import { createAuthority } from "../../../src/ca/index.js";
-import { apiCertRenewalReason, apiCertRenewalTime, issueApiCert, keepApiCertFresh } from "../../../src/cli/serve-api-cert.js";
+import { apiCertNames, apiCertRenewalReason, apiCertRenewalTime, issueApiCert, keepApiCertFresh } from "../../../src/cli/serve-api-cert.js";
 import { createLogger } from "../../../src/log.js";
 
 const DAY = 86400_000;
@@ -70,4 +70,27 @@ t.test("a renewed certificate is served by the running listener", async (t) => {
   const third = renewal.current();
   t.ok(new X509Certificate(third.cert).checkIssued(new X509Certificate(rotated.intermediate.certPem)), "issued by the new intermediate");
   t.equal(await peerSerial(port), new X509Certificate(third.cert).serialNumber.toLowerCase(), "and served");
+});
+
+t.test("API certificate names: loopback names, the host name, the listen host, and api.names (DNS names and IPs)", async (t) => {
+  t.same(apiCertNames({ listenHost: "0.0.0.0", hostName: "4f2a9c1b7d3e" }), { dnsNames: ["localhost", "4f2a9c1b7d3e"], ipAddresses: ["127.0.0.1", "::1"] }, "a wildcard listener adds nothing");
+  t.same(
+    apiCertNames({ listenHost: "10.0.0.5", hostName: "box", names: ["Manager-1", " ca.example.org ", "192.0.2.7", "[2001:DB8::1]", ""] }),
+    { dnsNames: ["localhost", "box", "manager-1", "ca.example.org"], ipAddresses: ["127.0.0.1", "::1", "10.0.0.5", "192.0.2.7", "2001:db8::1"] },
+  );
+  t.same(apiCertNames({ listenHost: "127.0.0.1", hostName: "under_score" }).dnsNames, ["localhost"], "a host name that is no DNS name is left out");
+  t.throws(() => apiCertNames({ listenHost: "0.0.0.0", hostName: "box", names: ["ca_1.example.org"] }), {
+    code: "bad-input",
+    message: /^api\.names: 'ca_1\.example\.org' is neither a DNS name nor an IP address \(DNS name 'ca_1\.example\.org' contains '_'/,
+  });
+});
+
+t.test("the API certificate carries IP SANs that Node's TLS checks", async (t) => {
+  const names = apiCertNames({ listenHost: "0.0.0.0", hostName: "box", names: ["ca.example.test", "192.0.2.7"] });
+  const c = await issueApiCert(authority, names.dnsNames, { ipAddresses: names.ipAddresses });
+  const x = new X509Certificate(c.cert);
+  t.equal(x.subjectAltName, "DNS:localhost, DNS:box, DNS:ca.example.test, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1, IP Address:192.0.2.7");
+  t.equal(x.checkIP("192.0.2.7"), "192.0.2.7");
+  t.equal(x.checkIP("::1"), "::1");
+  t.equal(x.checkHost("ca.example.test"), "ca.example.test");
 });
