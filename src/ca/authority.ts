@@ -151,7 +151,7 @@ function describe(pair: CaKeyPair, role: CaCertificateInfo["role"]): CaCertifica
     notBefore: pair.cert.notBefore,
     notAfter: pair.cert.notAfter,
     keyAlgorithm: caKeyAlgorithm(pair),
-    keyOnline: pair.privateKey !== undefined,
+    keyOnline: pair.privateKey !== undefined || pair.keySealed === true,
     pem: pair.certPem,
   };
 }

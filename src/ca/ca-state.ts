@@ -278,12 +278,7 @@ function verifyDocument(parsed: Record<string, unknown>, keys: Subkeys, migrateL
   if (!sameBytes(parsed.mac, macOf(parsed, keys.mac))) throw badInput(TAMPERED);
 }
 
-/**
- * Opens a CA state document with the KEK. Version 2: the MAC must verify over the whole document, else
- * MtlsError("bad-input") and nothing is returned. Version 1 opens only with `migrateLegacy`.
- */
-export async function openAuthority(doc: string, kek: Uint8Array, p: AuthorityOpenParams = {}): Promise<Authority> {
-  const keys = subkeysOf(kek);
+function parseDocument(doc: string): Record<string, unknown> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(doc);
@@ -292,18 +287,19 @@ export async function openAuthority(doc: string, kek: Uint8Array, p: AuthorityOp
   }
   if (!isObject(parsed)) throw malformed("not a JSON object");
   if (parsed.format !== CA_STATE_FORMAT) throw malformed(`format is '${printable(parsed.format)}', expected '${CA_STATE_FORMAT}'`);
+  return parsed;
+}
+
+/**
+ * Opens a CA state document with the KEK. Version 2: the MAC must verify over the whole document, else
+ * MtlsError("bad-input") and nothing is returned. Version 1 opens only with `migrateLegacy`.
+ */
+export async function openAuthority(doc: string, kek: Uint8Array, p: AuthorityOpenParams = {}): Promise<Authority> {
+  const keys = subkeysOf(kek);
+  const parsed = parseDocument(doc);
   verifyDocument(parsed, keys, p.migrateLegacy === true);
   const sealKeys = parsed.version === LEGACY_CA_STATE_VERSION ? [keys.legacy] : [keys.seal];
-  if (typeof parsed.trustDomain !== "string") throw malformed("trustDomain is missing");
-  const trustDomain = validateTrustDomain(parsed.trustDomain);
-  const defaultKeyAlgorithm = parseKeyAlgorithm(String(parsed.defaultKeyAlgorithm));
-  const max = parsed.maxLeafTtlSeconds;
-  if (typeof max !== "number" || !Number.isSafeInteger(max) || max <= 0) throw malformed("maxLeafTtlSeconds is not a positive integer");
-  if (!Array.isArray(parsed.roots) || parsed.roots.length === 0) throw malformed("roots is empty");
-  const createdAt = new Date(typeof parsed.createdAt === "string" ? parsed.createdAt : Number.NaN);
-  if (Number.isNaN(createdAt.getTime())) throw malformed("createdAt is not a date");
-
-  const open = (v: unknown, where: string, keyRequired: boolean): CaKeyPair => {
+  return authorityFrom(parsed, (v, where, keyRequired) => {
     try {
       return openEntry(v, where, sealKeys, keyRequired);
     } catch (e) {
@@ -313,7 +309,46 @@ export async function openAuthority(doc: string, kek: Uint8Array, p: AuthorityOp
       }
       throw e;
     }
-  };
+  });
+}
+
+/**
+ * The public part of a CA state document, read WITHOUT the KEK: certificates, trust domain, limits, rotation record.
+ * No private key is opened (each entry says only whether a sealed key is there: `keySealed`) and the document MAC
+ * cannot be checked without the KEK, so what this returns is NOT authenticated: for read-only display (`status`,
+ * `ca show`, `envoy`), never for signing or for deciding what to trust. Any document version is read.
+ */
+export function readPublicAuthority(doc: string): Authority {
+  const parsed = parseDocument(doc);
+  if (parsed.version !== LEGACY_CA_STATE_VERSION && parsed.version !== CA_STATE_VERSION) {
+    throw malformed(`version ${printable(parsed.version)} is not supported by this swarm-mtls (supports ${LEGACY_CA_STATE_VERSION} and ${CA_STATE_VERSION})`);
+  }
+  return authorityFrom(parsed, (v, where) => {
+    if (!isObject(v) || typeof v.certPem !== "string") throw malformed(`${where} has no certPem`);
+    let pair: CaKeyPair;
+    try {
+      pair = caKeyPairFrom(v.certPem);
+    } catch (e) {
+      throw malformed(`${where}.certPem is not a certificate`, e);
+    }
+    if (v.key !== undefined) pair.keySealed = true;
+    return pair;
+  });
+}
+
+type EntryOpener = (v: unknown, where: string, keyRequired: boolean) => CaKeyPair;
+
+/** Reads every field of a (verified or public) document into an Authority, opening CA entries with `open`. */
+function authorityFrom(parsed: Record<string, unknown>, open: EntryOpener): Authority {
+  if (typeof parsed.trustDomain !== "string") throw malformed("trustDomain is missing");
+  const trustDomain = validateTrustDomain(parsed.trustDomain);
+  const defaultKeyAlgorithm = parseKeyAlgorithm(String(parsed.defaultKeyAlgorithm));
+  const max = parsed.maxLeafTtlSeconds;
+  if (typeof max !== "number" || !Number.isSafeInteger(max) || max <= 0) throw malformed("maxLeafTtlSeconds is not a positive integer");
+  if (!Array.isArray(parsed.roots) || parsed.roots.length === 0) throw malformed("roots is empty");
+  const createdAt = new Date(typeof parsed.createdAt === "string" ? parsed.createdAt : Number.NaN);
+  if (Number.isNaN(createdAt.getTime())) throw malformed("createdAt is not a date");
+
   const roots = parsed.roots.map((r, i) => open(r, `roots[${i}]`, false));
   const intermediate = open(parsed.intermediate, "intermediate", true);
   const intermediateNode = new NodeX509Certificate(intermediate.certPem);

@@ -43,6 +43,7 @@ export { signCsr } from "./sign-csr.js";
 export {
   sealAuthority,
   openAuthority,
+  readPublicAuthority,
   authenticateCaStateDocument,
   caStateVersion,
   sealCaEntry,

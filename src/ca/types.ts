@@ -59,6 +59,11 @@ export interface CaKeyPair {
   cert: X509Certificate;
   /** The private key; absent for an offline root. Never log it. */
   privateKey?: KeyObject;
+  /**
+   * Read without the KEK (readPublicAuthority): the store holds this certificate's key, sealed, and it was not
+   * opened. Absent otherwise.
+   */
+  keySealed?: boolean;
 }
 
 /** A loaded certificate authority: the trusted roots and the online intermediate that issues leaves. */

@@ -11,7 +11,7 @@ export interface CaShowResult {
 }
 
 export async function runCaShow(ctx: CliContext): Promise<CaShowResult> {
-  const { authority, store } = await ctx.authority();
+  const { authority, store } = await ctx.publicAuthority();
   return {
     store: store.location,
     trustDomain: authority.trustDomain,

@@ -1,6 +1,7 @@
-import { existsSync } from "node:fs";
+import { constants, existsSync } from "node:fs";
+import { access } from "node:fs/promises";
 import { resolve } from "node:path";
-import type { Authority } from "../ca/index.js";
+import { readPublicAuthority, type Authority } from "../ca/index.js";
 import { loadConfig, type Config } from "../config/load-config.js";
 import { MtlsError } from "../errors.js";
 import { createLogger, type Logger } from "../log.js";
@@ -39,6 +40,12 @@ export interface CliContext {
   kekFile(store: CaStore): string;
   /** Opens the CA from the store with the key-encryption key. */
   authority(): Promise<{ authority: Authority; store: CaStore }>;
+  /**
+   * The CA for commands that only read public data (status, ca show, envoy): opened with the key-encryption key when
+   * its file can be read here (authenticated, as authority()); else its public part read without the key, which the
+   * document MAC cannot vouch for (`authenticated: false`; a note on stderr says so, stdout is unchanged).
+   */
+  publicAuthority(): Promise<{ authority: Authority; store: CaStore; authenticated: boolean }>;
   /** The swarm this command works on; MtlsError("docker") when no swarm manager answers. */
   swarm(): Promise<Swarm>;
 }
@@ -53,6 +60,8 @@ export interface CliContextCreateParams {
   defaultLogLevel?: string;
   /** process.argv[1] and process.cwd() unless given (tests). */
   argv1?: string;
+  /** Where notes for people go (not command output); default process.stderr. */
+  notes?: (line: string) => void;
   cwd?: string;
 }
 
@@ -68,6 +77,13 @@ export function kekFileFor(p: { configured: string; swarm: boolean; storeDefault
   if (p.configured) return resolve(p.cwd, p.configured);
   if (!p.swarm || p.storeDefaultExists) return p.storeDefault;
   return resolve(p.cwd, SWARM_KEK_FALLBACK);
+}
+
+const canRead = (file: string): Promise<boolean> => access(file, constants.R_OK).then(() => true, () => false);
+
+/** What read-only commands tell people when they ran without the key-encryption key. Pure. */
+export function unauthenticatedNote(location: string, kekFile: string): string {
+  return `swarm-mtls: note: no readable key-encryption key (${kekFile}): the CA certificates were read from the CA state in ${location} without it, so they are not authenticated (the state's MAC needs the key); compare the root fingerprint with \`swarm-mtls ca show\` where the key is, or pass --kek-file`;
 }
 
 export function createCliContext(p: CliContextCreateParams): CliContext {
@@ -149,6 +165,16 @@ export function createCliContext(p: CliContextCreateParams): CliContext {
       const authority = await openStoredAuthority(store, kek, logger);
       if (authority === null) throw new MtlsError("no-ca", `no CA in ${store.location}`);
       return { authority, store };
+    },
+    async publicAuthority() {
+      const store = await ctx.store();
+      const doc = await store.readCaState();
+      if (doc === null) throw new MtlsError("no-ca", `no CA in ${store.location}: create one with \`${ctx.initAdvice()}\``);
+      const kekFile = ctx.kekFile(store);
+      if (await canRead(kekFile)) return { ...(await ctx.authority()), authenticated: true };
+      const authority = readPublicAuthority(doc);
+      (p.notes ?? ((line: string) => process.stderr.write(`${line}\n`)))(unauthenticatedNote(store.location, kekFile));
+      return { authority, store, authenticated: false };
     },
   };
   return ctx;

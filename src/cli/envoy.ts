@@ -33,7 +33,7 @@ export async function runEnvoy(ctx: CliContext, target: string, file: string | u
   }
   if (file) throw badInput(`unexpected argument '${file}' (did you mean \`swarm-mtls envoy check ${file}\`?)`);
   const swarm = await ctx.swarm();
-  const { authority } = await ctx.authority();
+  const { authority } = await ctx.publicAuthority();
   const fleet = await gatherFleet(swarm, authority, ctx.config, { services: [target], force: false, now: new Date() });
   const entry = fleet.entries[0];
   if (!entry || entry.error) throw badInput(entry?.error ?? `no service named '${target}'`);

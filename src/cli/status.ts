@@ -27,7 +27,7 @@ export async function runStatus(ctx: CliContext): Promise<StatusResult> {
   const store = await ctx.store();
   if (store.location !== "swarm") return embeddedStatus(ctx, store);
   const swarm = await ctx.swarm();
-  const { authority } = await ctx.authority();
+  const { authority } = await ctx.publicAuthority();
   const now = new Date();
   const fleet = await gatherFleet(swarm, authority, ctx.config, { force: false, now });
   const services = statusRows(fleet, ctx.config, now);
