@@ -29,6 +29,9 @@ fi
 need=()
 { command -v promtool && command -v prometheus; } >/dev/null 2>&1 || need+=(prometheus)
 [[ -f /usr/share/bash-completion/bash_completion ]] || need+=(bash-completion)
+# The renew test runs the README's curl and openssl lines.
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [[ ${#need[@]} -gt 0 ]]; then
   if command -v apt-get >/dev/null 2>&1; then
     echo "== installing ${need[*]} (apt-get)" >&2

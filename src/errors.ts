@@ -16,6 +16,8 @@ export type ErrorCode =
   | "not-found"
   /** Authentication missing or wrong. HTTP 401. */
   | "unauthorized"
+  /** Authenticated, but not allowed this (e.g. an identity not opted in renewing its certificate). Exit 2 / HTTP 403. */
+  | "forbidden"
   /** Another rotator holds the lease. Exit 3 / HTTP 409. */
   | "lease-held"
   /** The Docker engine could not be reached or refused a call. Exit 1 / HTTP 502. */
@@ -58,6 +60,7 @@ const EXIT_CODES: Record<ErrorCode, number> = {
   "ca-exists": 2,
   "not-found": 2,
   unauthorized: 2,
+  forbidden: 2,
   "lease-held": 3,
   docker: 1,
   "rollout-failed": 1,
@@ -72,6 +75,7 @@ const HTTP_STATUSES: Record<ErrorCode, number> = {
   "ca-exists": 409,
   "not-found": 404,
   unauthorized: 401,
+  forbidden: 403,
   "lease-held": 409,
   docker: 502,
   "rollout-failed": 500,

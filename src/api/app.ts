@@ -12,6 +12,7 @@ import type { ControlPlane } from "./control-plane.js";
 import { formatSchemaErrors, handleApiError, handleNotFound } from "./error-reply.js";
 import type { Metrics } from "./metrics.js";
 import { registerPublicRoutes } from "./public-routes.js";
+import { registerRenewRoute, type RenewRouteParams } from "./renew-route.js";
 import { errorReplySchema } from "./schemas.js";
 import { VERSION } from "../version.js";
 
@@ -32,6 +33,8 @@ export interface ApiAppParams {
   bodyLimit?: number;
   /** HTTPS server options ({key, cert, ca, requestCert: true, rejectUnauthorized: false}); default null = plain HTTP. */
   https?: HttpsServerOptions | null;
+  /** POST /v1/renew (src/sds/renew.ts); default null: the route answers how to turn it on. */
+  renew?: RenewRouteParams["renew"];
   /** Version shown in the OpenAPI document; default the package version. */
   version?: string;
 }
@@ -100,6 +103,7 @@ export async function buildApiApp(p: ApiAppParams): Promise<FastifyInstance> {
     controlPlane: p.controlPlane,
     authenticate: (request) => auth({ headers: request.headers, socket: request.raw.socket }),
   });
+  await registerRenewRoute(app, { renew: p.renew ?? null });
 
   app.get("/docs/json", {
     logLevel: "warn",

@@ -15,7 +15,7 @@ export const TTL_PATTERN = DURATION_PATTERN;
 export const CSR_PATTERN = "^\\s*-----BEGIN (NEW )?CERTIFICATE REQUEST-----";
 
 export const ERROR_CODES = [
-  "bad-input", "kek", "no-ca", "ca-exists", "not-found", "unauthorized", "lease-held", "docker", "rollout-failed",
+  "bad-input", "kek", "no-ca", "ca-exists", "not-found", "unauthorized", "forbidden", "lease-held", "docker", "rollout-failed",
   "timeout", "internal",
 ] as const;
 

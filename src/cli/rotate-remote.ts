@@ -36,13 +36,13 @@ interface Reply {
   body: unknown;
 }
 
-const CODES: readonly ErrorCode[] = ["bad-input", "kek", "no-ca", "ca-exists", "not-found", "unauthorized", "lease-held", "docker", "rollout-failed", "timeout", "internal"];
+const CODES: readonly ErrorCode[] = ["bad-input", "kek", "no-ca", "ca-exists", "not-found", "unauthorized", "forbidden", "lease-held", "docker", "rollout-failed", "timeout", "internal"];
 
 /** The server's `{error: {code, message}}` as our error (so the exit code is the server's verdict), else by status. */
 function replyError(r: Reply, what: string): MtlsError {
   const e = (r.body as { error?: { code?: string; message?: string } } | null)?.error;
   const code = CODES.includes(e?.code as ErrorCode) ? (e?.code as ErrorCode)
-    : r.status === 401 ? "unauthorized" : r.status === 404 ? "not-found" : r.status === 409 ? "lease-held" : r.status < 500 ? "bad-input" : "internal";
+    : r.status === 401 ? "unauthorized" : r.status === 403 ? "forbidden" : r.status === 404 ? "not-found" : r.status === 409 ? "lease-held" : r.status < 500 ? "bad-input" : "internal";
   const message = e?.message ?? (typeof r.body === "string" && r.body ? r.body.slice(0, 200) : `HTTP ${r.status}`);
   return new MtlsError(code, `${what}: ${message}${code === "unauthorized" ? " (check --admin-token-file)" : ""}`);
 }

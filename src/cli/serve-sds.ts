@@ -43,6 +43,10 @@ const RELOAD_INTERVAL_MS = 2000;
 
 export interface ServeSds {
   server: SdsServer;
+  /** The working lifetime in force (sds.workingTtl), seconds. */
+  workingTtlSeconds: number;
+  /** The identity opted in with this SPIFFE ID; one (throttled) re-read of the list when it is not known yet. */
+  identity(spiffeId: string): Promise<SdsIdentity | undefined>;
   /** Re-reads who is opted in; closes streams of identities that are not any more. Never throws. */
   refresh(): Promise<void>;
   stop(): Promise<void>;
@@ -113,6 +117,11 @@ export async function startServeSds(p: {
   await refresh();
   return {
     server,
+    workingTtlSeconds: ttl,
+    async identity(spiffeId) {
+      if (!server.identity(spiffeId)) await reload();
+      return server.identity(spiffeId);
+    },
     refresh,
     async stop() {
       renewal.stop();

@@ -4,7 +4,7 @@ import type { FastifyInstance } from "fastify";
 import { adminSpiffeIds } from "../api/admin-auth.js";
 import { buildApiApp } from "../api/app.js";
 import { createMetrics } from "../api/metrics.js";
-import type { Authority } from "../ca/index.js";
+import { validateDnsName, type Authority } from "../ca/index.js";
 import { parseDuration } from "../config/duration.js";
 import { badInput, MtlsError } from "../errors.js";
 import { createServingPlane } from "../rotation/serving-plane.js";
@@ -12,6 +12,7 @@ import { debounceKeys, leaseRetryDelayMs, startReconcileLoop } from "../rotation
 import type { CliContext } from "./context.js";
 import { ensureCa } from "./first-run.js";
 import { apiCertNames, issueApiCert, keepApiCertFresh } from "./serve-api-cert.js";
+import { createRenewer, type Renewer } from "../sds/renew.js";
 import { startServeSds, type ServeSds } from "./serve-sds.js";
 import { stopWithinGrace } from "./serve-stop.js";
 import { isLoopbackHost } from "./loopback.js";
@@ -63,6 +64,16 @@ export function plainHttpRefusal(p: { listen: ListenAddress; tlsFlag?: boolean; 
   return `api.tls: auto serves plain HTTP on the file store (no swarm), ${where}, or pass --tls (api.tls: on) to serve HTTPS with the file store's CA`;
 }
 
+/** sds.address as a DNS name of the API's certificate, when it is one. Pure. */
+export function sdsAddressName(address: string | undefined): string[] {
+  if (!address) return [];
+  try {
+    return [validateDnsName(address.toLowerCase())];
+  } catch {
+    return [];
+  }
+}
+
 /** The error for a listener that cannot be opened, naming the address and what to do; null for other errors. */
 export function listenFailure(e: unknown, listen: ListenAddress): MtlsError | null {
   const code = (e as NodeJS.ErrnoException)?.code;
@@ -102,7 +113,9 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
   const swarm = swarmMode ? await ctx.swarm() : undefined;
   const kekFile = ctx.kekFile(store);
   // The names clients call the API by (checked before anything is created).
-  const certNames = apiCertNames({ listenHost: listen.host, names: ctx.config.api.names });
+  // The API's certificate also carries sds.address (the CA's name on the network workloads share with it), so that
+  // a workload reaches POST /v1/renew by the same name as SDS.
+  const certNames = apiCertNames({ listenHost: listen.host, names: [...ctx.config.api.names, ...sdsAddressName(ctx.config.sds.address)] });
   const refusal = plainHttpRefusal({ listen, tlsFlag: o.tls, tlsSetting: ctx.config.api.tls, swarmMode });
   if (refusal) throw badInput(refusal);
   const tlsOn = o.tls ?? (ctx.config.api.tls === "auto" ? swarmMode : ctx.config.api.tls === "on");
@@ -140,6 +153,8 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
   const ready = await plane.ready();
   if (!ready.ready) log.warn({ reason: ready.reason }, "not ready yet");
 
+  // POST /v1/renew: renewals over the API's mTLS, for the identities opted in to SDS (bound once SDS has started).
+  let renewer: Renewer | null = null;
   const apiCert = tlsAuthority ? await issueApiCert(tlsAuthority, certNames.dnsNames, { ipAddresses: certNames.ipAddresses }) : null;
   const app: FastifyInstance = await buildApiApp({
     controlPlane: plane,
@@ -149,6 +164,7 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
     adminIdentities,
     bodyLimit: ctx.config.api.bodyLimit,
     https: apiCert ? { key: apiCert.key, cert: apiCert.cert, ca: apiCert.ca, requestCert: true, rejectUnauthorized: false } : null,
+    renew: apiCert && sdsListen ? (r) => (renewer ? renewer.renew(r) : Promise.reject(new MtlsError("no-ca", "serve is starting; retry"))) : null,
   });
   try {
     await app.listen({ host: listen.host, port: listen.port });
@@ -164,6 +180,8 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
     try {
       const initial = plane.authority() ?? tlsAuthority ?? (await ctx.authority()).authority;
       sds = await startServeSds({ listen: sdsListen, config: ctx.config, authority: () => plane.authority() ?? initial, initial, registry: metrics.registry, logger: ctx.logger, env: process.env, ...(swarm ? { swarm } : {}) });
+      const opted = sds;
+      renewer = createRenewer({ authority: () => plane.authority() ?? initial, identity: (id) => opted.identity(id), workingTtlSeconds: opted.workingTtlSeconds, logger: ctx.logger, issued: (alg) => metrics.certificatesIssued(alg), env: process.env });
     } catch (e) {
       await app.close().catch(() => undefined);
       throw listenFailure(e, sdsListen) ?? e;

@@ -74,6 +74,8 @@ export interface SdsServer {
   refresh(identities: readonly SdsIdentity[]): Promise<void>;
   /** The listener's own credentials (for renewal). */
   credentials: { setSecureContext(o: SecureContextOptions): void };
+  /** The opted-in identity with this SPIFFE ID in the current list, or undefined. */
+  identity(spiffeId: string): SdsIdentity | undefined;
   /** Open streams, for tests and status. */
   streams(): { spiffeId: string | null; names: string[]; acked: string | null }[];
   stop(): Promise<void>;
@@ -299,6 +301,7 @@ export async function startSdsServer(p: SdsServerParams): Promise<SdsServer> {
       }
       await tick();
     },
+    identity: (spiffeId) => identities.get(spiffeId),
     streams: () => [...open.values()].map((s) => ({ spiffeId: s.spiffeId, names: s.state.names, acked: s.state.acked })),
     async stop() {
       clearInterval(timer);
