@@ -17,6 +17,7 @@ import { waitForRollout } from "../swarm/wait-for-rollout.js";
 import { PUBLIC_FILE_MODE } from "./attachments.js";
 import { issuerFingerprint, type Fleet, type FleetEntry } from "./fleet.js";
 import type { ServiceIdentity } from "./service-identity.js";
+import { rolloutCost } from "./rollout-cost.js";
 import { clockOf, type RotateParams, type RotationDeps, type RolloutProgress, type ServiceOutcome } from "./rollout.js";
 import { ensureEnvoyConfig, pruneEnvoyConfigs, pruneGenerations, removeSecrets } from "./managed-objects.js";
 
@@ -157,6 +158,8 @@ async function awaitConvergence(deps: RotationDeps, e: FleetEntry, sent: SentUpd
   const concurrency = Math.max(1, p.concurrency ?? deps.config.rotation.concurrency);
   const before = sent.update.before.spec;
   const deadlineMs = p.timeoutSeconds !== undefined ? p.timeoutSeconds * 1000 : Math.min(deps.config.seconds.rotationTimeout * 1000, rolloutDeadlineMs(before) * concurrency);
+  // No task to replace (replicas: 0 when the update was sent): the accepted update is the whole rollout.
+  if (rolloutCost(before) === "spec-only") return { reading: { state: "converged" as const, runningNew: 0, desired: 0, old: 0, timedOut: false, polls: 0 }, deadlineMs };
   let midway = false;
   const reading = await waitForRollout(deps.swarm, {
     serviceId: e.service.id,

@@ -10,6 +10,7 @@ import type { PlanReason } from "./plan.js";
 import { auditRecord, writeAudit } from "./audit-record.js";
 import { ensureBundle, pruneBundles, pruneGenerations } from "./managed-objects.js";
 import { plannedOutcome, rollOne } from "./roll-service.js";
+import { rolloutLanes } from "./rollout-cost.js";
 
 export { pruneBundles };
 
@@ -132,7 +133,9 @@ export async function rotate(deps: RotationDeps, p: RotateParams = {}): Promise<
   if (needsWork.length > 0) {
     const bundle = await ensureBundle(deps.swarm, fleet, deps.config.caStateName);
     const concurrency = p.concurrency ?? deps.config.rotation.concurrency;
-    await pool(needsWork, concurrency, async (e) => {
+    // Rollouts that restart tasks under the cap; spec-only ones (replicas: 0) in a wider lane beside them.
+    const lanes = rolloutLanes(needsWork, (e) => e.service.spec, concurrency);
+    const rollLane = (items: typeof needsWork, limit: number) => pool(items, limit, async (e) => {
       if (p.signal?.aborted) {
         // Lease lost or interrupted: start no further rollout (the ones in flight finish or stop on their own).
         const why = p.signal.reason instanceof Error ? p.signal.reason.message : "interrupted";
@@ -150,6 +153,7 @@ export async function rotate(deps: RotationDeps, p: RotateParams = {}): Promise<
       const done = o.result !== "failed";
       writeAudit(deps.logger, auditRecord({ event: o.result === "reattached" ? "reattach" : "rotate", trigger: p.trigger ?? "cli", identity: o.identity, service: o.service, serial: o.serial, fingerprint: o.fingerprint, generationFrom: o.generationBefore, generationTo: done ? o.generationAfter : o.generationBefore, result: done ? "ok" : "failed", error: o.error }));
     });
+    await Promise.all(lanes.map((l) => rollLane(l.items, l.concurrency)));
     pruned.push(...(await pruneBundles(deps.swarm, deps.config.rotation.keepPrevious, fleet.bundle.secret?.id ?? null, deps.config.caStateName, log)));
   }
   log.debug({ services: outcomes.length }, "reconcile finished");
