@@ -26,6 +26,8 @@ export type ErrorCode =
   | "rollout-failed"
   /** A wait ran out of time. Exit 1 / HTTP 504. */
   | "timeout"
+  /** Too many requests from one client address. Exit 1 / HTTP 429 (with Retry-After). */
+  | "rate-limited"
   /** A bug or an unexpected state. Exit 1 / HTTP 500. */
   | "internal";
 
@@ -65,6 +67,7 @@ const EXIT_CODES: Record<ErrorCode, number> = {
   docker: 1,
   "rollout-failed": 1,
   timeout: 1,
+  "rate-limited": 1,
   internal: 1,
 };
 
@@ -80,6 +83,7 @@ const HTTP_STATUSES: Record<ErrorCode, number> = {
   docker: 502,
   "rollout-failed": 500,
   timeout: 504,
+  "rate-limited": 429,
   internal: 500,
 };
 

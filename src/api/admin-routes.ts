@@ -29,6 +29,11 @@ export function actorOf(request: FastifyRequest): string {
   return actor;
 }
 
+/** Whether an admin route authenticated this request (its caller may read a server-side failure's message). */
+export function isAdminRequest(request: FastifyRequest): boolean {
+  return actors.has(request);
+}
+
 export function registerAdminRoutes(app: FastifyInstance, p: AdminRoutesRegisterParams): void {
   const cp = p.controlPlane;
   // onRequest runs before the body is read: unauthenticated callers cannot make the server parse anything.

@@ -7,12 +7,13 @@ import swagger from "@fastify/swagger";
 import Fastify, { type FastifyInstance } from "fastify";
 import { REDACTED_PATHS, type Logger } from "../log.js";
 import { createAdminAuth } from "./admin-auth.js";
-import { registerAdminRoutes } from "./admin-routes.js";
+import { isAdminRequest, registerAdminRoutes } from "./admin-routes.js";
 import type { ControlPlane } from "./control-plane.js";
 import { formatSchemaErrors, handleApiError, handleNotFound } from "./error-reply.js";
 import type { Metrics } from "./metrics.js";
 import { registerPublicRoutes } from "./public-routes.js";
 import { registerRenewRoute, type RenewRouteParams } from "./renew-route.js";
+import { registerRateLimit, type RateLimitSettings } from "./rate-limit.js";
 import { errorReplySchema } from "./schemas.js";
 import { VERSION } from "../version.js";
 
@@ -35,6 +36,8 @@ export interface ApiAppParams {
   https?: HttpsServerOptions | null;
   /** POST /v1/renew (src/sds/renew.ts); default null: the route answers how to turn it on. */
   renew?: RenewRouteParams["renew"];
+  /** Requests per client address and window (429 with Retry-After above it); default none (serve passes api.rateLimit). */
+  rateLimit?: RateLimitSettings | null;
   /** Version shown in the OpenAPI document; default the package version. */
   version?: string;
 }
@@ -94,10 +97,15 @@ export async function buildApiApp(p: ApiAppParams): Promise<FastifyInstance> {
   // parse it as a string and the schema would answer "body must be object").
   app.removeContentTypeParser("text/plain");
 
-  app.setErrorHandler(handleApiError);
+  // Only an authenticated admin reads a server-side failure's own message; anyone else gets its kind.
+  app.setErrorHandler((err, request, reply) => handleApiError(err, request, reply, isAdminRequest));
   app.setNotFoundHandler(handleNotFound);
 
   const auth = createAdminAuth({ adminToken, adminIdentities });
+  // Before every route's own hooks (the admin check too): wrong credentials count against the address like any call.
+  if (p.rateLimit) {
+    await registerRateLimit(app, { limit: p.rateLimit, isAdmin: (request) => auth({ headers: request.headers, socket: request.raw.socket }) !== null });
+  }
   registerPublicRoutes(app, { controlPlane: p.controlPlane, metrics: p.metrics });
   registerAdminRoutes(app, {
     controlPlane: p.controlPlane,

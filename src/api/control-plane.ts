@@ -3,6 +3,7 @@
  * and maps errors; every decision and every change happens behind this interface (implemented by the serve command).
  */
 import type { CaCertificateInfo } from "../ca/types.js";
+import type { ErrorCode } from "../errors.js";
 
 export type { ServiceStatus, RotateRequest, RotationOutcome, SignCsrInput, SignedCsr } from "../rotation/serving-types.js";
 import type { ServiceStatus, RotateRequest, RotationOutcome, SignCsrInput, SignedCsr } from "../rotation/serving-types.js";
@@ -21,8 +22,8 @@ export interface CaRotationView {
 }
 
 export interface ControlPlane {
-  /** Store reachable and CA loaded. */
-  ready(): Promise<{ ready: boolean; reason?: string }>;
+  /** Store reachable and CA loaded; when not, why (for the log) and the error code (for the public reply). */
+  ready(): Promise<{ ready: boolean; reason?: string; code?: ErrorCode }>;
   /** Public trust bundle, PEM. */
   bundlePem(): Promise<string>;
   /** CA certificates (root(s) and intermediate(s)); public data only. */

@@ -2,7 +2,9 @@
  * The one place where failures become HTTP replies: RFC 9457 problem details (`application/problem+json`):
  * `{type, title, status, detail, instance, code}` plus `error: {code, message}`, the body of earlier versions, kept
  * for their clients. `type` is `about:blank` (the status says it all; `title` is its phrase) and `code` is ours.
- * - MtlsError → status from `httpStatusFor`, its (safe by contract) message; `internal` hides the message.
+ * - MtlsError → status from `httpStatusFor`, its (safe by contract) message for 4xx; for 5xx only an authenticated
+ *   admin gets the message (it can carry the engine's reply or the key-encryption key's path), anyone else a generic
+ *   text naming the kind of failure; `internal` hides the message from everyone. The detail goes to the log.
  * - request errors found by fastify (schema, malformed JSON, body too large, media type) → their 4xx, `bad-input`.
  * - anything else → 500 with a generic message; the details go to the log only.
  */
@@ -42,13 +44,27 @@ export function problemBody(status: number, body: ErrorReplyBody, url: string): 
 }
 
 export const GENERIC_INTERNAL_MESSAGE = "internal error; see the swarm-mtls log";
+
+/** What callers who are not an authenticated admin are told of a server-side failure: its kind, never its text. */
+export const PUBLIC_SERVER_MESSAGES: Partial<Record<ErrorCode, string>> = {
+  kek: "the CA state cannot be opened; see the swarm-mtls log",
+  "no-ca": "no CA is available yet; see the swarm-mtls log",
+  docker: "the Docker engine could not be reached or refused a call; see the swarm-mtls log",
+  "rollout-failed": "the rollout failed; see the swarm-mtls log",
+  timeout: "the operation timed out; see the swarm-mtls log",
+};
 export const WWW_AUTHENTICATE = 'Bearer realm="swarm-mtls"';
 
-/** Status and body for an error; pure, so the mapping is testable on its own. */
-export function errorReplyFor(err: unknown, request?: { contentType?: string }): { status: number; body: ErrorReplyBody; logLevel: "info" | "warn" | "error" } {
+/**
+ * Status and body for an error; pure, so the mapping is testable on its own. `detailed`: the caller is an
+ * authenticated admin, who may read a server-side failure's own message.
+ */
+export function errorReplyFor(err: unknown, request?: { contentType?: string; detailed?: boolean }): { status: number; body: ErrorReplyBody; logLevel: "info" | "warn" | "error" } {
   if (err instanceof MtlsError) {
     const status = httpStatusFor(err);
-    const message = err.code === "internal" ? GENERIC_INTERNAL_MESSAGE : err.message;
+    const message = err.code === "internal" ? GENERIC_INTERNAL_MESSAGE
+      : status >= 500 && request?.detailed !== true ? (PUBLIC_SERVER_MESSAGES[err.code] ?? GENERIC_INTERNAL_MESSAGE)
+        : err.message;
     return { status, body: { error: { code: err.code, message } }, logLevel: status >= 500 ? "error" : "info" };
   }
   const fe = err as Partial<FastifyError> | null;
@@ -64,10 +80,10 @@ export function errorReplyFor(err: unknown, request?: { contentType?: string }):
   return { status: 500, body: { error: { code: "internal", message: GENERIC_INTERNAL_MESSAGE } }, logLevel: "error" };
 }
 
-/** Fastify error handler. */
-export function handleApiError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+/** Fastify error handler; `detailed(request)`: whether the caller may read a 5xx's own message (an admin). */
+export function handleApiError(err: unknown, request: FastifyRequest, reply: FastifyReply, detailed: (request: FastifyRequest) => boolean = () => false): FastifyReply {
   const contentType = request.headers["content-type"];
-  const { status, body, logLevel } = errorReplyFor(err, typeof contentType === "string" ? { contentType } : {});
+  const { status, body, logLevel } = errorReplyFor(err, { ...(typeof contentType === "string" ? { contentType } : {}), detailed: detailed(request) });
   if (logLevel === "error") request.log.error({ err }, "request failed");
   else request.log[logLevel]({ code: body.error.code, status }, body.error.message);
   if (status === 401) reply.header("www-authenticate", WWW_AUTHENTICATE);

@@ -13,6 +13,27 @@ export interface PublicRoutesRegisterParams {
   metrics: Metrics;
 }
 
+type Readiness = Awaited<ReturnType<ControlPlane["ready"]>>;
+
+/**
+ * What anyone may read of the readiness: ready, or the kind of failure — never the failure's own text, which can
+ * carry the engine's reply or the key-encryption key's path (that goes to the log). Pure.
+ */
+export function publicReadiness(state: Readiness): { ready: true } | { ready: false; reason: string } {
+  if (state.ready) return { ready: true };
+  switch (state.code) {
+    case "no-ca":
+      return { ready: false, reason: "no CA in the store yet; see the swarm-mtls log" };
+    case "kek":
+      return { ready: false, reason: "the CA state cannot be opened with the key-encryption key; see the swarm-mtls log" };
+    case "docker":
+    case "timeout":
+      return { ready: false, reason: "the Docker engine cannot be reached or refused a call; see the swarm-mtls log" };
+    default:
+      return { ready: false, reason: "not ready; see the swarm-mtls log" };
+  }
+}
+
 /** Probes and scrapes are frequent; their request lines are logged only at warn and above. */
 const QUIET = "warn" as const;
 
@@ -33,6 +54,8 @@ export function registerPublicRoutes(app: FastifyInstance, p: PublicRoutesRegist
     required: ["ready"],
     properties: { ready: { type: "boolean" }, reason: { type: "string" } },
   } as const;
+  // The detail of a failed readiness check goes to the log once per change, not per probe.
+  let loggedReason: string | null = null;
   app.get("/readyz", {
     logLevel: QUIET,
     schema: {
@@ -41,14 +64,20 @@ export function registerPublicRoutes(app: FastifyInstance, p: PublicRoutesRegist
       response: { 200: readySchema, 503: readySchema },
     },
   }, async (request, reply) => {
-    let state: { ready: boolean; reason?: string };
+    let state: Readiness;
     try {
       state = await cp.ready();
     } catch (err) {
       request.log.warn({ err }, "readiness check failed");
       state = { ready: false, reason: "readiness check failed" };
     }
-    return reply.code(state.ready ? 200 : 503).send(state.ready ? { ready: true } : state);
+    const detail = state.ready ? null : (state.reason ?? "not ready");
+    if (detail !== loggedReason) {
+      if (detail === null) request.log.info("ready again");
+      else request.log.warn({ reason: detail, code: state.code }, "not ready");
+      loggedReason = detail;
+    }
+    return reply.code(state.ready ? 200 : 503).send(publicReadiness(state));
   });
 
   app.get("/metrics", {

@@ -16,7 +16,7 @@ export const CSR_PATTERN = "^\\s*-----BEGIN (NEW )?CERTIFICATE REQUEST-----";
 
 export const ERROR_CODES = [
   "bad-input", "kek", "no-ca", "ca-exists", "not-found", "unauthorized", "forbidden", "lease-held", "docker", "rollout-failed",
-  "timeout", "internal",
+  "timeout", "rate-limited", "internal",
 ] as const;
 
 /** RFC 9457 problem details (application/problem+json) plus `error`, the body of earlier versions. */

@@ -36,7 +36,7 @@ interface Reply {
   body: unknown;
 }
 
-const CODES: readonly ErrorCode[] = ["bad-input", "kek", "no-ca", "ca-exists", "not-found", "unauthorized", "forbidden", "lease-held", "docker", "rollout-failed", "timeout", "internal"];
+const CODES: readonly ErrorCode[] = ["bad-input", "kek", "no-ca", "ca-exists", "not-found", "unauthorized", "forbidden", "lease-held", "docker", "rollout-failed", "timeout", "rate-limited", "internal"];
 
 /** The server's `{error: {code, message}}` as our error (so the exit code is the server's verdict), else by status. */
 function replyError(r: Reply, what: string): MtlsError {

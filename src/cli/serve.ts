@@ -74,6 +74,11 @@ export function sdsAddressName(address: string | undefined): string[] {
   }
 }
 
+/** The API's per-address request limit from `api.rateLimit`; null when `max` is 0 (off). Pure. */
+export function apiRateLimit(c: { max: number; window: string }): { max: number; windowMs: number } | null {
+  return c.max === 0 ? null : { max: c.max, windowMs: parseDuration(c.window, "api.rateLimit.window") * 1000 };
+}
+
 /** The error for a listener that cannot be opened, naming the address and what to do; null for other errors. */
 export function listenFailure(e: unknown, listen: ListenAddress): MtlsError | null {
   const code = (e as NodeJS.ErrnoException)?.code;
@@ -163,6 +168,7 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
     adminToken,
     adminIdentities,
     bodyLimit: ctx.config.api.bodyLimit,
+    rateLimit: apiRateLimit(ctx.config.api.rateLimit),
     https: apiCert ? { key: apiCert.key, cert: apiCert.cert, ca: apiCert.ca, requestCert: true, rejectUnauthorized: false } : null,
     renew: apiCert && sdsListen ? (r) => (renewer ? renewer.renew(r) : Promise.reject(new MtlsError("no-ca", "serve is starting; retry"))) : null,
   });

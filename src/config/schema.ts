@@ -113,6 +113,12 @@ export const configSchema = z
         adminIdentities: z.array(z.string()),
         names: z.array(z.string()),
         bodyLimit: z.number().int().min(1024).max(16 * 1024 * 1024),
+        rateLimit: z
+          .object({
+            max: z.number().int().min(0).max(1_000_000),
+            window: duration,
+          })
+          .strict(),
       })
       .strict(),
     serve: z

@@ -6,7 +6,7 @@
 import { bundlePem, describeAuthority, type Authority, type CaCertificateInfo } from "../ca/index.js";
 import { systemClock, type Clock } from "../clock.js";
 import type { Config } from "../config/load-config.js";
-import { MtlsError } from "../errors.js";
+import { MtlsError, type ErrorCode } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { CaStore } from "../store/ca-store.js";
 import type { Swarm } from "../swarm/swarm.js";
@@ -26,7 +26,7 @@ export type { PlaneMetrics, ReconcileResult } from "./serving-reconcile.js";
 
 /** What `serve` exposes over HTTP (structurally the API's ControlPlane) plus the reconcile the scheduler runs. */
 export interface ServingPlane {
-  ready(): Promise<{ ready: boolean; reason?: string }>;
+  ready(): Promise<{ ready: boolean; reason?: string; code?: ErrorCode }>;
   bundlePem(): Promise<string>;
   caInfo(): Promise<CaCertificateInfo[]>;
   listServices(): Promise<ServiceStatus[]>;
@@ -132,7 +132,7 @@ export function createServingPlane(p: PlaneCreateParams): ServingPlane {
           await mode.ping();
           return { ready: true };
         } catch (e) {
-          return { ready: false, reason: (e as Error).message };
+          return { ready: false, reason: (e as Error).message, ...(e instanceof MtlsError ? { code: e.code } : {}) };
         }
       },
     }),

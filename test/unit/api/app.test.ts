@@ -42,20 +42,60 @@ t.test("GET /healthz answers ok", async (t) => {
   t.same(r.json(), { status: "ok" });
 });
 
-t.test("GET /readyz: 200 when ready, 503 with the reason when not, 503 without details when the check throws", async (t) => {
+t.test("GET /readyz: 200 when ready; 503 with the kind of failure when not, its text only in the log (once)", async (t) => {
   const { app, cp, logText } = await setup(t);
   t.same((await app.inject("/readyz")).json(), { ready: true });
 
-  cp.readiness = { ready: false, reason: "no CA in the store" };
+  cp.readiness = { ready: false, reason: "docker: list configs failed: 500 The swarm does not have a leader (/var/run/docker.sock)", code: "docker" };
   const notReady = await app.inject("/readyz");
   t.equal(notReady.statusCode, 503);
-  t.same(notReady.json(), { ready: false, reason: "no CA in the store" });
+  t.same(notReady.json(), { ready: false, reason: "the Docker engine cannot be reached or refused a call; see the swarm-mtls log" });
+  t.notMatch(notReady.body, /leader|docker\.sock/, "no engine text in the public reply");
+  await app.inject("/readyz");
+  t.equal(logText().split("does not have a leader").length - 1, 1, "the detail is logged once, not per probe");
+
+  cp.readiness = { ready: false, reason: "the key-encryption key /run/secrets/swarm-mtls-kek does not open the CA", code: "kek" };
+  const kek = await app.inject("/readyz");
+  t.same(kek.json(), { ready: false, reason: "the CA state cannot be opened with the key-encryption key; see the swarm-mtls log" });
+  t.notMatch(kek.body, "/run/secrets", "no KEK path in the public reply");
+  t.match(logText(), "/run/secrets/swarm-mtls-kek", "the KEK detail is in the log");
+
+  cp.readiness = { ready: false, reason: "no CA in the store", code: "no-ca" };
+  t.same((await app.inject("/readyz")).json(), { ready: false, reason: "no CA in the store yet; see the swarm-mtls log" });
+  cp.readiness = { ready: false, reason: "something else" };
+  t.same((await app.inject("/readyz")).json(), { ready: false, reason: "not ready; see the swarm-mtls log" });
 
   cp.failWith = new Error("connect ECONNREFUSED /var/run/docker.sock");
   const broken = await app.inject("/readyz");
   t.equal(broken.statusCode, 503);
-  t.same(broken.json(), { ready: false, reason: "readiness check failed" });
+  t.same(broken.json(), { ready: false, reason: "not ready; see the swarm-mtls log" });
   t.match(logText(), /ECONNREFUSED/, "the cause is in the log");
+});
+
+t.test("5xx for anyone but an admin: the kind of failure, never the engine's or the KEK's text (that is logged)", async (t) => {
+  const { app, cp, logText } = await setup(t);
+  const cases: [MtlsError, number, string][] = [
+    [new MtlsError("docker", "list services failed: connect ECONNREFUSED /var/run/docker.sock"), 502, "the Docker engine could not be reached or refused a call; see the swarm-mtls log"],
+    [new MtlsError("kek", "the key-encryption key /run/secrets/swarm-mtls-kek does not open the CA state"), 500, "the CA state cannot be opened; see the swarm-mtls log"],
+    [new MtlsError("no-ca", "no CA in config mtls.ca-state; run swarm-mtls init --kek-file /data/kek"), 503, "no CA is available yet; see the swarm-mtls log"],
+    [new MtlsError("timeout", "engine did not answer GET /services?filters=secret in 30s"), 504, "the operation timed out; see the swarm-mtls log"],
+  ];
+  for (const [err, status, message] of cases) {
+    cp.failWith = err;
+    for (const url of ["/v1/services", "/v1/ca", "/v1/envoy/stack_api/bootstrap.yaml"]) {
+      const r = await app.inject(url);
+      t.equal(r.statusCode, status, `${err.code} ${url}`);
+      t.same(errorBody(r.body), { error: { code: err.code, message } }, `${err.code} ${url}: generic`);
+      t.equal(r.json().detail, message);
+    }
+    t.match(logText(), err.message, `${err.code}: the detail is in the log`);
+  }
+  // Wrong credentials on an admin route are no admin: 401 first, the control plane is not reached.
+  const bad = await app.inject({ method: "POST", url: "/v1/rotate", headers: { authorization: "Bearer nope-nope-nope-nope" } });
+  t.equal(bad.statusCode, 401);
+  // An admin reads the detail (the rollout's or the engine's own words), see the mapping test below.
+  cp.failWith = cases[0]?.[0];
+  t.match(errorBody((await app.inject({ method: "POST", url: "/v1/rotate", headers: AUTH })).body).error.message, "ECONNREFUSED");
 });
 
 t.test("GET /metrics exposes the swarm_mtls_ series after recording", async (t) => {

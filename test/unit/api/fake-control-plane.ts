@@ -3,7 +3,7 @@
  * requests changed nothing. Run directly (tap runs it as a file of its own), it checks that it honours the contract.
  */
 import { pathToFileURL } from "node:url";
-import { MtlsError } from "../../../src/errors.js";
+import { MtlsError, type ErrorCode } from "../../../src/errors.js";
 import type { CaCertificateInfo } from "../../../src/ca/types.js";
 import type { ControlPlane, RotateRequest, RotationOutcome, ServiceStatus, SignCsrInput } from "../../../src/api/control-plane.js";
 
@@ -36,7 +36,7 @@ export interface FakeCall {
 
 export class FakeControlPlane implements ControlPlane {
   calls: FakeCall[] = [];
-  readiness: { ready: boolean; reason?: string } = { ready: true };
+  readiness: { ready: boolean; reason?: string; code?: ErrorCode } = { ready: true };
   /** When set, every method rejects with it (to test error mapping). */
   failWith: unknown = null;
 

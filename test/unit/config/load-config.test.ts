@@ -62,6 +62,14 @@ t.test("errors name the field and the value", async (t) => {
   }
 });
 
+t.test("api.rateLimit: 600 a minute by default, off with max 0, a window in the duration grammar", async (t) => {
+  t.same(loadConfig().api.rateLimit, { max: 600, window: "1m" });
+  t.same(loadConfig({ env: { SWARM_MTLS_API_RATE_LIMIT_MAX: "0" } }).api.rateLimit, { max: 0, window: "1m" });
+  t.same(loadConfig({ env: { SWARM_MTLS_API_RATE_LIMIT_WINDOW: "10s" } }).api.rateLimit, { max: 600, window: "10s" });
+  expectMtlsError(t, () => loadConfig({ env: { SWARM_MTLS_API_RATE_LIMIT_WINDOW: "0s" } }), "bad-input", /^config: api\.rateLimit\.window: '0s' is not a duration/);
+  expectMtlsError(t, () => loadConfig({ env: { SWARM_MTLS_API_RATE_LIMIT_MAX: "-1" } }), "bad-input", /^config: api\.rateLimit\.max: '-1' /);
+});
+
 t.test("leaf lifetimes use the one duration grammar, down to the one minimum", async (t) => {
   const c = loadConfig({ file: file("k.yaml", "leaf:\n  ttl: 1h30m\nidentities:\n  - name: web\n    ttl: 5m\n") });
   t.equal(c.seconds.leafTtl, 5400, "1h30m");
