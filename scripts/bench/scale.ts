@@ -3,7 +3,7 @@
  * `serve` (child process, its admin API's forced cycle), against the floor of the same work done with bare Engine-API
  * calls in the same run (per service: 2 new secrets + 1 spec update, 20 in flight, then the superseded secrets
  * removed). For each size: wall time, per-service cost, Docker objects created and pruned, serve's peak RSS, and how
- * the status routes answered during the cycle. Removes everything it made, also on Ctrl-C.
+ * the status routes answered during the cycle. Removes everything it made, also on Ctrl-C or SIGTERM.
  *
  * Run: npm run bench:scale -- [--sizes 100,1000,3000] [--raised 32]
  * The engine is DOCKER_HOST, by default the 3-manager sandbox's node 1 (scripts/swarm-sandbox.sh up --managers 3)
@@ -149,16 +149,23 @@ async function main(): Promise<void> {
     const ids = (await swarm.listServices()).filter((s) => s.name.startsWith(`scale-${tag}-`)).map((s) => s.id);
     await pool(ids, FLOOR_IN_FLIGHT, (id) => swarm.removeService(id).catch(() => undefined));
     // By name, by identity, the floor's label, or the CA label (the trust bundle mtls.bundle.v<N> names this CA).
-    const secrets = (await swarm.listSecrets()).filter((s) => s.name.includes(tag) || (s.labels[LABEL.identity] ?? "").startsWith(`scale-${tag}-`) || s.labels["io.swarm-mtls.bench"] === tag || s.labels["io.swarm-mtls.ca"] === env.SWARM_MTLS_CA_STATE_NAME);
+    // Names of this run only: `bench-<tag>` (CA, KEK, lease), `floor-<tag>-…`, `mtls.scale-<tag>-…`; never a bare tag.
+    const ours = (name: string) => name.includes(`bench-${tag}`) || name.startsWith(`floor-${tag}-`) || name.startsWith(`mtls.scale-${tag}-`);
+    const secrets = (await swarm.listSecrets()).filter((s) => ours(s.name) || (s.labels[LABEL.identity] ?? "").startsWith(`scale-${tag}-`) || s.labels["io.swarm-mtls.bench"] === tag || s.labels["io.swarm-mtls.ca"] === env.SWARM_MTLS_CA_STATE_NAME);
     await pool(secrets.map((s) => s.id), FLOOR_IN_FLIGHT, (id) => swarm.removeSecret(id).catch(() => undefined));
-    const configs = (await swarm.listConfigs()).filter((c) => c.name.includes(tag));
+    const configs = (await swarm.listConfigs()).filter((c) => ours(c.name));
     await pool(configs.map((c) => c.id), FLOOR_IN_FLIGHT, (id) => swarm.removeConfig(id).catch(() => undefined));
     rmSync(dir, { recursive: true, force: true });
   };
-  process.on("SIGINT", () => {
-    console.error("interrupted: removing what the benchmark made");
-    void cleanup().finally(() => process.exit(130));
-  });
+  let interrupted = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) process.exit(130); // the second one: quit at once
+    interrupted = true;
+    console.error(`${signal}: removing what the benchmark made (again to quit at once)`);
+    void cleanup().finally(() => process.exit(signal === "SIGTERM" ? 143 : 130));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
 
   try {
     for (const n of sizes) {

@@ -53,6 +53,9 @@ export async function ensureEnvoyConfig(swarm: Swarm, fleet: Fleet, identity: st
  */
 export async function pruneGenerations(swarm: Swarm, fleet: Fleet, identity: string, generation: number, keepPrevious: number, log: Logger): Promise<void> {
   const mine = fleet.secrets.byIdentity.get(identity);
+  const allGens = new Set<number>([...(mine?.crt.keys() ?? []), ...(mine?.key.keys() ?? []), generation]);
+  // Nothing old enough to prune: no need to read every service (one list per rollout is quadratic in the fleet).
+  if (generationsToPrune({ generations: [...allGens], attached: generation, keepPrevious, referenced: new Set() }).length === 0) return;
   const referenced = new Set<number>();
   const services = await swarm.listServices();
   for (const s of services) {
@@ -61,7 +64,6 @@ export async function pruneGenerations(swarm: Swarm, fleet: Fleet, identity: str
       if (sec && sec.labels[LABEL.identity] === identity) referenced.add(generationOf(sec.labels) as number);
     }
   }
-  const allGens = new Set<number>([...(mine?.crt.keys() ?? []), ...(mine?.key.keys() ?? []), generation]);
   const prune = generationsToPrune({ generations: [...allGens], attached: generation, keepPrevious, referenced });
   for (const g of prune) {
     for (const s of [mine?.crt.get(g), mine?.key.get(g)]) if (s) await swarm.removeSecret(s.id).catch((err: unknown) => log.warn({ secret: s.name, err: (err as Error).message }, "could not prune"));
@@ -70,12 +72,14 @@ export async function pruneGenerations(swarm: Swarm, fleet: Fleet, identity: str
 
 /** Removes an identity's superseded Envoy configs that no service mounts (keeping `keep` older ones). */
 export async function pruneEnvoyConfigs(swarm: Swarm, fleet: Fleet, identity: string, currentId: string | null, keep: number, log: Logger): Promise<void> {
-  const services = await swarm.listServices();
-  const referenced = new Set(services.flatMap((s) => s.configRefs.map((r) => r.ConfigID)));
   const older = [...fleet.envoyConfigs.values()]
     .filter((c) => c.labels[LABEL.identity] === identity && c.id !== currentId)
     .sort((a, b) => (generationOf(b.labels) ?? 0) - (generationOf(a.labels) ?? 0));
-  for (const c of older.slice(currentId ? keep : 0)) {
+  const candidates = older.slice(currentId ? keep : 0);
+  if (candidates.length === 0) return; // no Envoy config to prune: no need to read every service
+  const services = await swarm.listServices();
+  const referenced = new Set(services.flatMap((s) => s.configRefs.map((r) => r.ConfigID)));
+  for (const c of candidates) {
     if (referenced.has(c.id)) continue;
     const removed = await swarm.removeConfig(c.id).then(
       () => true,
