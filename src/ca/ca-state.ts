@@ -188,15 +188,20 @@ function readSealedKey(v: unknown, where: string): SealedKey {
   return { alg: "A256GCM", iv: v.iv, tag: v.tag, ct: v.ct };
 }
 
-/** Opens an entry; the key is tried under each of `sealKeys` in turn (current subkey first, then the legacy KEK). */
-function openEntry(v: unknown, where: string, sealKeys: Buffer[], keyRequired: boolean): CaKeyPair {
-  if (!isObject(v) || typeof v.certPem !== "string") throw malformed(`${where} has no certPem`);
-  let pair: CaKeyPair;
+/** The certificate of a CA-state entry (no key yet); malformed when certPem is missing or not a certificate. */
+function entryCertificate(v: Record<string, unknown>, where: string): CaKeyPair {
+  if (typeof v.certPem !== "string") throw malformed(`${where} has no certPem`);
   try {
-    pair = caKeyPairFrom(v.certPem);
+    return caKeyPairFrom(v.certPem);
   } catch (e) {
     throw malformed(`${where}.certPem is not a certificate`, e);
   }
+}
+
+/** Opens an entry; the key is tried under each of `sealKeys` in turn (current subkey first, then the legacy KEK). */
+function openEntry(v: unknown, where: string, sealKeys: Buffer[], keyRequired: boolean): CaKeyPair {
+  if (!isObject(v)) throw malformed(`${where} has no certPem`);
+  const pair = entryCertificate(v, where);
   if (v.key === undefined) {
     if (keyRequired) throw malformed(`${where} has no key`);
     return pair;
@@ -324,13 +329,8 @@ export function readPublicAuthority(doc: string): Authority {
     throw malformed(`version ${printable(parsed.version)} is not supported by this swarm-mtls (supports ${LEGACY_CA_STATE_VERSION} and ${CA_STATE_VERSION})`);
   }
   return authorityFrom(parsed, (v, where) => {
-    if (!isObject(v) || typeof v.certPem !== "string") throw malformed(`${where} has no certPem`);
-    let pair: CaKeyPair;
-    try {
-      pair = caKeyPairFrom(v.certPem);
-    } catch (e) {
-      throw malformed(`${where}.certPem is not a certificate`, e);
-    }
+    if (!isObject(v)) throw malformed(`${where} has no certPem`);
+    const pair = entryCertificate(v, where);
     if (v.key !== undefined) pair.keySealed = true;
     return pair;
   });

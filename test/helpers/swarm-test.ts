@@ -68,6 +68,26 @@ export async function leaseFree(name: string): Promise<boolean> {
   return (await docker("config", "inspect", "--format", '{{index .Spec.Labels "io.swarm-mtls.lease.owner"}}', name).catch(() => "")).trim() === "";
 }
 
+/**
+ * A test's teardown: removes its services, then the secrets and configs labelled with their identities (retried for
+ * up to a minute while the tasks that mount them go away), then its lease config. Never throws.
+ */
+export async function removeTestServices(services: Iterable<string>, leaseName: string): Promise<void> {
+  for (const s of services) await docker("service", "rm", s).catch(() => undefined);
+  await until("this test's secrets and configs to be removed", 60_000, async () => {
+    let left = 0;
+    for (const s of services) {
+      for (const kind of ["secret", "config"]) {
+        for (const id of (await docker(kind, "ls", "-q", "--filter", `label=io.swarm-mtls.identity=${s}`)).split("\n").filter(Boolean)) {
+          await docker(kind, "rm", id).catch(() => left++);
+        }
+      }
+    }
+    return left === 0 ? true : undefined;
+  }).catch(() => undefined);
+  await docker("config", "rm", leaseName).catch(() => undefined);
+}
+
 export function freePort(host = "0.0.0.0"): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();

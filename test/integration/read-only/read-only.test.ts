@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
 import { runCli, swarmTestEnv, type CliRun } from "../../helpers/cli.js";
-import { docker, FAST, requireSwarmCli, TEST_IMAGE, until } from "../../helpers/swarm-test.js";
+import { docker, FAST, removeTestServices, requireSwarmCli, TEST_IMAGE, until } from "../../helpers/swarm-test.js";
 
 // Fail loudly when there is no swarm or no shared test CA: never skip.
 await requireSwarmCli();
@@ -24,19 +24,7 @@ const web = name("web");
 const late = name("late");
 
 t.teardown(async () => {
-  for (const s of services) await docker("service", "rm", s).catch(() => undefined);
-  await until("this test's secrets and configs to be removed", 60_000, async () => {
-    let left = 0;
-    for (const s of services) {
-      for (const kind of ["secret", "config"]) {
-        for (const id of (await docker(kind, "ls", "-q", "--filter", `label=io.swarm-mtls.identity=${s}`)).split("\n").filter(Boolean)) {
-          await docker(kind, "rm", id).catch(() => left++);
-        }
-      }
-    }
-    return left === 0 ? true : undefined;
-  }).catch(() => undefined);
-  await docker("config", "rm", world.env.SWARM_MTLS_ROTATION_LEASE_NAME as string).catch(() => undefined);
+  await removeTestServices(services, world.env.SWARM_MTLS_ROTATION_LEASE_NAME as string);
   rmSync(dir, { recursive: true, force: true });
 });
 
