@@ -251,6 +251,10 @@ ha_pids() {
   [ -f "$pidf" ] || return 0
   root="$(cat "$pidf")"
   mnt="$(readlink "/proc/$root/ns/mnt" 2>/dev/null)" || return 0
+  # A pid file outlives a reboot (or a killed node) and its pid can be reused by any process of the host. Only a pid
+  # in a mount namespace other than ours is a node's: a pid in ours would name every process of the machine,
+  # this script included.
+  [ "$mnt" != "$(readlink /proc/$$/ns/mnt)" ] || return 0
   local seeds=()
   for p in /proc/[0-9]*; do
     [ "$(readlink "$p/ns/mnt" 2>/dev/null)" = "$mnt" ] && seeds+=("${p#/proc/}")
@@ -402,6 +406,7 @@ usage() {
 usage: $0 up|down|status                    the single-node sandbox on the host engine
        $0 up|down|status --managers N       N managers in namespaces of their own (sockets $HA_DIR/m<i>/docker.sock)
        $0 kill-node I | start-node I        SIGKILL everything of node I / start its engine again (same state)
+       $0 node-pids I                       the processes kill-node I would kill, one per line (none: node is down)
        $0 link-down I | link-up I           cut / restore node I's network link
        $0 load-images IMAGE...              copy images from the host engine into every node
 USAGE
@@ -422,6 +427,7 @@ case "$cmd" in
   # interface: file exists": the dead engine's VXLAN ids stay registered in that namespace.)
   kill-node) ha_index "${1:-}"; say "node m$1: SIGKILL engine, containerd and containers"; ha_kill "$1"
     ip netns del "$(ha_node "$1")" 2>/dev/null || true ;;
+  node-pids) ha_index "${1:-}"; ha_pids "$1" ;;
   start-node) ha_index "${1:-}"; ha_network "$1"; ha_start_engine "$1"; ha_wait_manager "$1" ;;
   link-down) ha_index "${1:-}"; ip link set "smtlsha-m$1" down ;;
   link-up) ha_index "${1:-}"; ip link set "smtlsha-m$1" up ;;
