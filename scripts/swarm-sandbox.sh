@@ -173,7 +173,8 @@ cmd_down() {
   fi
   if [ -f "$MARK_DOCKERD" ] && [ -f "$DOCKERD_PID" ]; then
     local pid; pid="$(cat "$DOCKERD_PID")"
-    if kill -0 "$pid" 2>/dev/null; then
+    # The pid file can outlive a reboot: stop the pid only while it is still a dockerd.
+    if kill -0 "$pid" 2>/dev/null && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ]; then
       say "stopping dockerd (pid $pid)"
       kill -TERM "$pid"
       local deadline=$((SECONDS + 30))
