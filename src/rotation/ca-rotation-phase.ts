@@ -2,8 +2,9 @@
  * Pure decisions of a CA rotation: which step runs next, what the authority looks like during each step, whether a
  * step's rollout is finished, and whether `serve` should start a rotation on its own.
  */
+import { createHash, X509Certificate as NodeX509Certificate } from "node:crypto";
 import { certFingerprint, type Authority, type CaKeyPair } from "../ca/index.js";
-import type { CaRotation, CaRotationPhase, CaRotationRecord } from "./ca-rotation-record.js";
+import { readCaRotationRecord, readRetiredCas, type CaRotation, type CaRotationPhase, type CaRotationRecord } from "./ca-rotation-record.js";
 
 /** The four steps; each ends in the phase of the same index in CA_ROTATION_PHASES. */
 export const CA_ROTATION_STEPS = ["prepare", "trust", "issue", "retire"] as const;
@@ -73,6 +74,29 @@ export function authorityShape(a: Authority): string {
   return [a.roots.map(fp).join(","), fp(a.intermediate), (a.chain ?? []).map(fp).join(",")].join("|");
 }
 
+/**
+ * Intermediates that no longer issue but whose leaves still verify against a root that stays trusted: the replaced
+ * intermediate of a rotation (in progress or done) and the retired ones, when unexpired at `now` and signed by a
+ * root of the bundle that is not being retired (the old root of a root rotation in progress). An SDS bootstrap
+ * certificate they issued keeps authenticating its service to the SDS listener, so a CA rotation need not restart the
+ * service to replace it. Pure. Fingerprints as leaf labels record issuers (SHA-256 of the DER).
+ */
+export function lastingIssuers(a: Authority, now: Date): Set<string> {
+  const record = readCaRotationRecord(a);
+  const leaving = record && record.kind === "root" && record.phase !== "complete" ? record.oldRoot : undefined;
+  const roots = a.roots.filter((r) => fp(r) !== leaving).map((r) => new NodeX509Certificate(r.certPem));
+  const candidates = [...(record ? [record.oldIntermediate.certPem] : []), ...readRetiredCas(a).filter((x) => x.role === "intermediate").map((x) => x.certPem)];
+  const current = fp(a.intermediate);
+  const out = new Set<string>();
+  for (const pem of candidates) {
+    const c = new NodeX509Certificate(pem);
+    const f = createHash("sha256").update(c.raw).digest("hex");
+    if (f === current || out.has(f) || now < new Date(c.validFrom) || now >= new Date(c.validTo)) continue;
+    if (roots.some((r) => c.checkIssued(r) && c.verify(r.publicKey))) out.add(f);
+  }
+  return out;
+}
+
 /** One managed service as a CA rotation sees it. */
 export interface CaRotationServiceView {
   service: string;
@@ -80,6 +104,8 @@ export interface CaRotationServiceView {
   issuer: string | null;
   /** The service mounts the trust bundle the CA publishes now. */
   bundleCurrent: boolean;
+  /** An SDS-mode service whose bootstrap's issuer is lasting (lastingIssuers): no step waits for its new leaf. */
+  issuerLasting?: boolean;
 }
 
 /** How far the fleet is: services on the current bundle and on the new intermediate, out of all managed ones. */
@@ -95,11 +121,12 @@ export interface CaRotationProgress {
 export function caRotationProgress(services: CaRotationServiceView[], newIntermediate: string, step: CaRotationStep): CaRotationProgress {
   const onBundle = services.filter((s) => s.bundleCurrent);
   const onNew = services.filter((s) => s.issuer === newIntermediate);
+  const onOld = (s: CaRotationServiceView): boolean => s.issuer !== newIntermediate && s.issuerLasting !== true;
   const pending =
     step === "issue"
-      ? services.filter((s) => s.issuer !== newIntermediate)
+      ? services.filter(onOld)
       : step === "trust" || step === "retire"
-        ? services.filter((s) => !s.bundleCurrent || (step === "retire" && s.issuer !== newIntermediate))
+        ? services.filter((s) => !s.bundleCurrent || (step === "retire" && onOld(s)))
         : [];
   return { total: services.length, onCurrentBundle: onBundle.length, onNewIntermediate: onNew.length, pending: pending.map((s) => s.service).sort() };
 }

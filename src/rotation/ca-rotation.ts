@@ -154,7 +154,8 @@ export function caRotationServices(fleet: Fleet): CaRotationServiceView[] {
     .map((e) => {
       const g = e.generations.find((x) => x.generation === e.attached?.generation);
       const bundleCurrent = fleet.bundle.secret !== null && e.attached?.bundleSecretId === fleet.bundle.secret.id;
-      return { service: e.service.name, issuer: g?.issuer ?? null, bundleCurrent };
+      const issuerLasting = e.identity?.sds === true && g !== undefined && fleet.lastingIssuers.has(g.issuer);
+      return { service: e.service.name, issuer: g?.issuer ?? null, bundleCurrent, issuerLasting };
     });
 }
 
@@ -261,7 +262,7 @@ async function runStep(deps: CaRotationDeps, step: CaRotationStep, p: CaRotatePa
     // Nothing is taken away while a service still mounts a leaf of the old CA.
     const fleet = await gatherFleet(deps.swarm, a, deps.config, { force: false, now });
     const views = caRotationServices(fleet);
-    const old = views.filter((s) => s.issuer !== certFingerprint(r.newIntermediate)).map((s) => s.service);
+    const old = views.filter((s) => s.issuer !== certFingerprint(r.newIntermediate) && s.issuerLasting !== true).map((s) => s.service);
     if (old.length > 0) throw new MtlsError("rollout-failed", `CA rotation step 'retire' could not finish: still on a leaf of the old CA: ${old.join(", ")}; run rotate-ca again to resume`);
   }
   const published = authorityForStep(a, r, step);

@@ -5,6 +5,7 @@ import { badInput, isMtlsError } from "../errors.js";
 import { LABEL } from "../swarm/managed-labels.js";
 import type { SecretRecord, ServiceRecord, Swarm } from "../swarm/swarm.js";
 import { generationsOf, indexManagedSecrets, readAttached, type AttachedState } from "./attachments.js";
+import { lastingIssuers } from "./ca-rotation-phase.js";
 import { planService, type GenerationInfo, type PlanParams, type PlanVerdict } from "./plan.js";
 import { identityClaimConflicts, type IdentityClaim } from "./identity-claims.js";
 import { isOptedIn, peerSpiffeId, readServiceIdentity, type ServiceIdentity } from "./service-identity.js";
@@ -42,6 +43,8 @@ export interface Fleet {
   allServices: ServiceRecord[];
   /** Managed Envoy configs, by id. */
   envoyConfigs: Map<string, ConfigRecord>;
+  /** Intermediates whose SDS bootstraps need not be replaced (ca-rotation-phase.ts lastingIssuers). */
+  lastingIssuers: ReadonlySet<string>;
 }
 
 export interface FleetGatherParams {
@@ -147,6 +150,7 @@ export async function gatherFleet(swarm: Swarm, authority: Authority, config: Co
     issuer: issuerFingerprint(authority),
     renewBefore: config.leaf.renewBefore,
     jitter: config.leaf.jitter,
+    lastingIssuers: lastingIssuers(authority, p.now),
   };
   for (const e of entries) {
     if (!e.identity) continue;
@@ -161,11 +165,12 @@ export async function gatherFleet(swarm: Swarm, authority: Authority, config: Co
         refsExact: e.attached.exact,
         envoyCurrent: envoyCurrent(e, envoyConfigs),
         generations: e.generations,
+        sds: e.identity.sds,
       },
       planParams,
     );
   }
-  return { entries: [...missing, ...entries], bundle: { pem, fingerprint, secret: bundleSecret }, secrets, allServices, envoyConfigs };
+  return { entries: [...missing, ...entries], bundle: { pem, fingerprint, secret: bundleSecret }, secrets, allServices, envoyConfigs, lastingIssuers: planParams.lastingIssuers as ReadonlySet<string> };
 }
 
 /** Renders the Envoy bootstrap a service's labels ask for, or undefined when it has no `<prefix>envoy=true`. */

@@ -29,6 +29,11 @@ export interface PlanInput {
   envoyCurrent: boolean;
   /** Every generation whose secrets exist for this identity. */
   generations: GenerationInfo[];
+  /**
+   * The service is in SDS mode: its certificate is the bootstrap tier, used only to authenticate to the CA's SDS
+   * listener, so an issuer in `PlanParams.lastingIssuers` does not make it change (a restart saved).
+   */
+  sds?: boolean;
 }
 
 export interface PlanParams {
@@ -38,6 +43,11 @@ export interface PlanParams {
   issuer: string;
   renewBefore: number;
   jitter: number;
+  /**
+   * Fingerprints of intermediates that no longer issue but whose leaves still chain to a root that stays trusted
+   * (the old intermediate of an intermediate rotation): an SDS bootstrap they issued keeps working until it is due.
+   */
+  lastingIssuers?: ReadonlySet<string>;
 }
 
 /** Why a service needs work: stable codes for logs, metrics and tests; `detail` is for people. */
@@ -100,7 +110,7 @@ export function planService(input: PlanInput, p: PlanParams): PlanVerdict {
     return { action: "attach", generation: newestUsable.generation, reason: "resume", detail: `finishing an interrupted rotation to generation ${newestUsable.generation}` };
   }
   if (p.now >= current.notAfter) return { action: "issue", reason: "expired", detail: `certificate expired at ${current.notAfter.toISOString()}` };
-  if (current.issuer !== p.issuer) return { action: "issue", reason: "issuer-changed", detail: "issued by an intermediate that no longer issues" };
+  if (current.issuer !== p.issuer && !(input.sds === true && p.lastingIssuers?.has(current.issuer))) return { action: "issue", reason: "issuer-changed", detail: "issued by an intermediate that no longer issues" };
   if (current.profile !== input.profile) return { action: "issue", reason: "settings-changed", detail: "the names, lifetime or key algorithm asked for changed (labels, or the config in embedded mode)" };
   const due = dueAt(current, p);
   if (p.now >= due) {

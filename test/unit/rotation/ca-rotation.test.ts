@@ -1,5 +1,6 @@
 import t from "tap";
 import { spawnSync } from "node:child_process";
+import { createHash, X509Certificate } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,6 +23,7 @@ import {
   caRotationProgress,
   caRotationStepsToRun,
   intermediateRotationDue,
+  lastingIssuers,
   nextCaRotationStep,
   stepAfter,
 } from "../../../src/rotation/ca-rotation-phase.js";
@@ -104,6 +106,30 @@ t.test("progress counts services on the new intermediate and the current bundle,
   t.same(caRotationProgress(services, "new", "issue").pending, ["b", "c", "d"]);
   t.same(caRotationProgress(services, "new", "retire").pending, ["b", "c", "d"], "retire waits for new leaves and the new bundle");
   t.same(caRotationProgress([], "new", "issue"), { total: 0, onCurrentBundle: 0, onNewIntermediate: 0, pending: [] });
+  const withSds = [...services, { service: "e", issuer: "old", bundleCurrent: true, issuerLasting: true }];
+  t.same(caRotationProgress(withSds, "new", "issue").pending, ["b", "c", "d"], "an SDS bootstrap of a lasting issuer is not waited for");
+  t.same(caRotationProgress(withSds, "new", "retire").pending, ["b", "c", "d"]);
+});
+
+t.test("lasting issuers: the replaced intermediate while its root stays trusted and it is unexpired", async (t) => {
+  const sha = (pem: string) => createHash("sha256").update(new X509Certificate(pem).raw).digest("hex");
+  const now = new Date();
+  const { authority: a } = await createAuthority({ trustDomain: "example.org" });
+  const old = sha(a.intermediate.certPem);
+  t.same([...lastingIssuers(a, now)], [], "no rotation: none");
+  const newIntermediate = await createIntermediateCa({ name: a.name, ttlSeconds: 30 * DAY, signer: a.roots[0]! });
+  const rec = newCaRotationRecord({ kind: "intermediate", oldIntermediate: a.intermediate, newIntermediate, kek, now });
+  const r: CaRotation = { record: rec, newIntermediate };
+  t.same([...lastingIssuers(withCaRotationRecord(a, rec), now)], [], "prepared: the old intermediate still issues");
+  const issued = withCaRotationRecord(authorityForStep(a, r, "issue"), advanceCaRotationRecord(rec, "issued", now));
+  t.same([...lastingIssuers(issued, now)], [old], "intermediate rotation, issued: the old intermediate is lasting (same root)");
+  const done = withCaRotationRecord(authorityForStep(issued, r, "retire"), advanceCaRotationRecord(advanceCaRotationRecord(rec, "issued", now), "complete", now), [{ role: "intermediate", certPem: a.intermediate.certPem, fingerprint: old, retiredAt: now.toISOString(), rotationId: rec.id }]);
+  t.same([...lastingIssuers(done, now)], [old], "complete: still lasting until it expires");
+  t.same([...lastingIssuers(done, new Date(now.getTime() + 400 * DAY * 1000))], [], "expired: not lasting");
+
+  const root = await rootRotation();
+  const rootIssued = withCaRotationRecord(authorityForStep(authorityForStep(root.a, root.r, "trust"), root.r, "issue"), advanceCaRotationRecord(advanceCaRotationRecord(root.r.record, "trusted", now), "issued", now));
+  t.same([...lastingIssuers(rootIssued, now)], [], "root rotation: the old intermediate's root is leaving, so its leaves must change");
 });
 
 t.test("root rotation: what each step publishes", async (t) => {
