@@ -199,11 +199,23 @@ function holdLease(x: Ctx, c: ConfigRecord, token: string, sentAt: number, p: Le
   if (p.keepAlive !== false) {
     const every = Math.max(200, x.ttlMs / 3);
     const retry = Math.max(100, x.ttlMs / 20);
+    // A renewal can hang rather than fail (a manager cut off from the others queues the update until it has a leader
+    // again): the deadline is kept by a timer of its own, not by the renewal's answer.
+    let watchdog: NodeJS.Timeout | undefined;
+    const watchDeadline = (): void => {
+      clearTimeout(watchdog);
+      watchdog = setTimeout(() => lose("the rotation lease could not be renewed before it expired (the engine did not answer); stopping"), Math.max(0, deadline - x.mono()));
+      watchdog.unref();
+    };
+    ac.signal.addEventListener("abort", () => clearTimeout(watchdog), { once: true });
+    watchDeadline();
     const tick = (): void => {
       if (released || ac.signal.aborted) return;
       lease.renew().then(
         (ok) => {
-          if (ok) schedule(every);
+          if (!ok) return;
+          watchDeadline();
+          schedule(every);
         },
         (e: unknown) => {
           p.onRenewError?.(e);

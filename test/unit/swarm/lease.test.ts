@@ -121,6 +121,30 @@ t.test("a holder whose renewals fail stops before its lease could be taken over"
   await a!.release();
 });
 
+t.test("a holder whose renewal hangs (a manager cut off from the others) still stops before its lease could be taken over", async (t) => {
+  const swarm = new MemorySwarm();
+  const mono = () => performance.now();
+  let acquiredAt = 0;
+  const a = await acquireLease(swarm, { name: "l7", owner: "a", ttlSeconds: 0.6, monotonicMs: () => (acquiredAt ||= mono()) && mono() });
+  t.ok(a);
+  let hung = 0;
+  // The engine takes the update and never answers (no leader): no error ever reaches the holder.
+  swarm.beforeUpdateConfig = () => {
+    hung++;
+    return new Promise<void>(() => undefined);
+  };
+  const busy = setInterval(() => undefined, 50);
+  const stopped = new Promise<number>((resolve) => a!.signal.addEventListener("abort", () => resolve(mono()), { once: true }));
+  const stoppedAt = await Promise.race([stopped, new Promise<number>((resolve) => setTimeout(() => resolve(Infinity), 5000))]);
+  clearInterval(busy);
+  t.not(stoppedAt, Infinity, "the lease's signal aborted (waited 5 s, the TTL is 0.6 s)");
+  t.equal(hung, 1, "one renewal was sent and never answered");
+  t.match(a!.signal.reason, { code: "lease-held", message: /could not be renewed before it expired/ });
+  t.ok(stoppedAt < acquiredAt + 600, "the holder stopped before its TTL had passed on its own clock, without an answer");
+  swarm.beforeUpdateConfig = undefined;
+  await a!.release();
+});
+
 t.test("pure rules: take-over wait and holder deadline", async (t) => {
   t.equal(takeoverWaitLeft(undefined, { id: "x", version: 3 }, 50, 1000), 1000, "never seen: a whole TTL to watch");
   t.equal(takeoverWaitLeft({ id: "x", version: 3, since: 0 }, { id: "x", version: 4 }, 5000, 1000), 1000, "a new version restarts the watch");
