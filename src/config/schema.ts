@@ -86,6 +86,12 @@ export const configSchema = z
         keyAlgorithm: z.union([keyAlgorithm, z.literal("")]),
         renewBefore: z.number().gt(0).lt(1),
         jitter: z.number().min(0).lt(0.5),
+        // Suffixes `mtls.dns` labels may name hosts under, besides the trust domain (`local`, `*.corp.internal`).
+        dnsSuffixes: z.array(
+          z.string().regex(/^(\*?\.)?[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/, {
+            message: "is not a DNS suffix (examples: local, *.corp.internal)",
+          }),
+        ),
       })
       .strict(),
     rotation: z

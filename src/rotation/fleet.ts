@@ -102,6 +102,7 @@ export async function gatherFleet(swarm: Swarm, authority: Authority, config: Co
     ttlSeconds: Math.min(config.seconds.leafTtl, authority.maxLeafTtlSeconds),
     maxTtlSeconds: authority.maxLeafTtlSeconds,
     bootstrapTtlSeconds: config.seconds.sdsBootstrapTtl,
+    dnsSuffixes: config.leaf.dnsSuffixes,
     keyAlgorithm: (config.leaf.keyAlgorithm || authority.defaultKeyAlgorithm) as ServiceIdentity["keyAlgorithm"],
   };
   const entries: FleetEntry[] = selected.map((service) => {

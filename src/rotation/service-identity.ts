@@ -11,6 +11,7 @@ import { formatDuration, parseDuration } from "../config/duration.js";
 import { checkMinLeafTtl } from "../config/leaf-ttl.js";
 import { badInput, isMtlsError, printable } from "../errors.js";
 import { closestMatch } from "../closest-match.js";
+import { checkLabelDnsNames } from "./dns-name-policy.js";
 
 /** What one opted-in service wants: everything the planner and the publisher need, read from its labels. */
 export interface ServiceIdentity {
@@ -45,13 +46,15 @@ export interface IdentityDefaults {
   keyAlgorithm: KeyAlgorithm;
   /** Lifetime of the bootstrap certificate of a service in SDS mode (sds.bootstrapTtl); default ttlSeconds. */
   bootstrapTtlSeconds?: number;
+  /** leaf.dnsSuffixes: domains `dns` label names may be under besides the trust domain; default none. */
+  dnsSuffixes?: readonly string[];
 }
 
 /** Every label under the prefix this module reads (the `envoy.*` family belongs to the Envoy generator). */
 export const SERVICE_LABELS = [
   ["enable", "`true` to manage this service", "—"],
   ["identity", "identity name (certificate CN, secret names)", "service name (stack prefix kept), lower-cased"],
-  ["dns", "extra DNS SANs, comma separated", "service name, `tasks.<service>`, short name and `tasks.<short>` within a stack"],
+  ["dns", "extra DNS SANs, comma separated: names under the trust domain or a leaf.dnsSuffixes domain (others are refused)", "service name, `tasks.<service>`, short name and `tasks.<short>` within a stack"],
   ["ttl", "leaf lifetime (`90m`, `24h`, `7d`), at most the CA's maximum", "leaf.ttl (24h)"],
   ["key-alg", "`ecdsa-p256`, `ecdsa-p384`, `ed25519`, `rsa-2048`, `rsa-3072`", "leaf.keyAlgorithm, else the CA's"],
   ["target.cert", "file name of the chain under /run/secrets", "`tls.crt`"],
@@ -143,10 +146,9 @@ export function readServiceIdentity(
   }
   const extra = get("dns");
   if (extra !== undefined && extra.length > 2048) throw badInput(`label ${p}dns: too long (${extra.length} characters)`);
-  for (const n of list(extra)) {
-    const v = fromLabel(`${p}dns`, () => validateDnsName(n));
-    if (!dnsNames.includes(v)) dnsNames.push(v);
-  }
+  const labelled = list(extra).map((n) => fromLabel(`${p}dns`, () => validateDnsName(n)));
+  checkLabelDnsNames(`${p}dns`, labelled, { trustDomain: d.trustDomain, suffixes: d.dnsSuffixes ?? [] }, dnsNames);
+  for (const v of labelled) if (!dnsNames.includes(v)) dnsNames.push(v);
   if (dnsNames.length > 100) throw badInput(`label ${p}dns: at most 100 names`);
 
   const sdsText = (get("sds") ?? "false").toLowerCase();

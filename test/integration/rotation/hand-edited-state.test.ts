@@ -100,7 +100,7 @@ t.test("hand edits to managed Docker state are repaired or refused, nothing lost
     t.same((await secretsOf(svc)).map((s) => s.ID), secretsBefore, "no secret made or removed");
     t.same(await attachedGenerations(svc), generationBefore, "it keeps running its certificate");
 
-    const extra = `${svc}.example.internal`;
+    const extra = `${svc}.test.swarm`; // under the shared test CA's trust domain: mtls.dns names outside it are refused
     await docker("service", "update", "--detach", "--label-rm", `${w.prefix}ttl`, "--label-add", `${w.prefix}dns=${extra}`, svc);
     const applied = await w.cliJson<RotateJson>(["rotate", svc]);
     t.equal(applied.code, 0, `rotate succeeds\n${applied.stderr}`);

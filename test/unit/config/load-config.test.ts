@@ -75,3 +75,10 @@ t.test("leaf lifetimes use the one duration grammar, down to the one minimum", a
   t.equal(c.seconds.leafTtl, 5400, "1h30m");
   t.equal(c.identities[0]?.ttl, "5m", "exactly the minimum is fine");
 });
+
+t.test("leaf.dnsSuffixes: none by default, a comma list from SWARM_MTLS_LEAF_DNS_SUFFIXES, a non-suffix refused", async (t) => {
+  t.same(loadConfig().leaf.dnsSuffixes, [], "no domain beyond the trust domain unless listed");
+  t.same(loadConfig({ env: { SWARM_MTLS_LEAF_DNS_SUFFIXES: "local, *.corp.internal" } }).leaf.dnsSuffixes, ["local", "*.corp.internal"]);
+  expectMtlsError(t, () => loadConfig({ env: { SWARM_MTLS_LEAF_DNS_SUFFIXES: "*" } }), "bad-input", /^config: leaf\.dnsSuffixes\.0: '\*' is not a DNS suffix/);
+  expectMtlsError(t, () => loadConfig({ file: file("s.yaml", "leaf:\n  dnsSuffixes: ['a b']\n") }), "bad-input", /^config: leaf\.dnsSuffixes\.0: 'a b' is not a DNS suffix/);
+});
