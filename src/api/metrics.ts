@@ -25,6 +25,8 @@ export interface CertificateState {
   /** When the leaf is due for renewal; null when unknown. */
   renewAt: Date | null;
   ready: ReadyCondition;
+  /** A failed rollout of the identity is not retried before this time (serve's backoff); absent or null: not held back. */
+  retryAt?: Date | null;
 }
 
 /** How a reconcile ended: `lease-held` = another rotator held the lease, nothing was done. */
@@ -75,6 +77,7 @@ export const METRIC_NAMES = {
   lastReconcile: "swarm_mtls_last_reconcile_success_timestamp_seconds",
   reconciles: "swarm_mtls_reconciles_total",
   leaseBlockedSince: "swarm_mtls_lease_blocked_since_timestamp_seconds",
+  rolloutRetry: "swarm_mtls_rollout_retry_timestamp_seconds",
   /** Deprecated: use certificateExpiration (`time()` minus it gives the same figure). */
   leafExpiry: "swarm_mtls_certificate_expiry_seconds",
   /** Deprecated: use caExpiration. */
@@ -127,6 +130,9 @@ export function createMetrics(params: MetricsCreateParams = {}): Metrics {
   });
   collected(METRIC_NAMES.certificateReady, "Ready condition of an identity's certificate: 1 on the condition that holds (True, False, Unknown), 0 on the others.", ["name", "condition"], (set) => {
     for (const [name, c] of certificates) for (const condition of READY_CONDITIONS) set({ name, condition }, c.ready === condition ? 1 : 0);
+  });
+  collected(METRIC_NAMES.rolloutRetry, "Unix time before which serve does not retry the failed rollout of an identity (backoff; absent when none failed).", ["name"], (set) => {
+    for (const [name, c] of certificates) if (c.retryAt) set({ name }, unix(c.retryAt));
   });
   collected(METRIC_NAMES.caExpiration, "Unix time a CA certificate expires, by role (root, intermediate, …) and SHA-256 fingerprint.", ["role", "fingerprint"], (set) => {
     for (const { role, fingerprint, notAfter } of caExpiries.values()) set({ role, fingerprint }, unix(notAfter));

@@ -73,6 +73,7 @@ export const serviceStatusSchema = {
     issuer: { ...nullableString, description: "fingerprint of the issuing intermediate" },
     state: { type: "string", enum: ["ok", "due", "missing", "error"] },
     reason: { type: "string" },
+    retryAt: { type: "string", description: "the last rollout failed: not retried before this time (ISO 8601) unless forced or the service changes" },
   },
 } as const;
 

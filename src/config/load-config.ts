@@ -32,6 +32,9 @@ export interface Config extends ConfigFile {
     leafTtl: number;
     rotationTimeout: number;
     leaseTtl: number;
+    /** rotation.retryBackoff / retryBackoffMax: serve's wait before retrying a service whose rollout failed. */
+    retryBackoff: number;
+    retryBackoffMax: number;
     /** sds.bootstrapTtl: lifetime of the bootstrap certificate of a service in SDS mode. */
     sdsBootstrapTtl: number;
   };
@@ -222,6 +225,8 @@ export function loadConfig(p: ConfigLoadParams = {}): Config {
       leafTtl: parseDuration(c.leaf.ttl, "leaf.ttl"),
       rotationTimeout: parseDuration(c.rotation.timeout, "rotation.timeout"),
       leaseTtl: parseDuration(c.rotation.leaseTtl, "rotation.leaseTtl"),
+      retryBackoff: parseDuration(c.rotation.retryBackoff, "rotation.retryBackoff"),
+      retryBackoffMax: parseDuration(c.rotation.retryBackoffMax, "rotation.retryBackoffMax"),
       sdsBootstrapTtl: parseDuration(c.sds.bootstrapTtl, "sds.bootstrapTtl"),
     },
     sources,

@@ -101,6 +101,8 @@ export const configSchema = z
         keepPrevious: z.number().int().min(0).max(10),
         leaseTtl: duration,
         leaseName: dockerName("config"),
+        retryBackoff: duration,
+        retryBackoffMax: duration,
       })
       .strict(),
     schedule: z

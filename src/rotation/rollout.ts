@@ -4,13 +4,14 @@ import type { Authority } from "../ca/index.js";
 import type { Config } from "../config/load-config.js";
 import { MtlsError } from "../errors.js";
 import type { Logger } from "../log.js";
-import type { Swarm } from "../swarm/swarm.js";
-import { gatherFleet } from "./fleet.js";
+import type { ServiceRecord, Swarm } from "../swarm/swarm.js";
+import { gatherFleet, type FleetEntry } from "./fleet.js";
 import type { PlanReason } from "./plan.js";
 import { auditRecord, writeAudit } from "./audit-record.js";
 import { ensureBundle, pruneBundles, pruneGenerations } from "./managed-objects.js";
 import { plannedOutcome, rollOne } from "./roll-service.js";
 import { rolloutLanes } from "./rollout-cost.js";
+import type { RolloutBackoffs } from "./rollout-backoff.js";
 
 export { pruneBundles };
 
@@ -83,6 +84,8 @@ export interface RotateParams {
   /** Who asked, for the audit trail: "cli", "schedule", "event", "api:<actor>". */
   trigger?: string;
   signal?: AbortSignal;
+  /** serve's memory of failed rollouts: a service inside its backoff is not rolled (unless forced). */
+  backoff?: RolloutBackoffs;
   /** Test hook: called after each step of a service's rollout (crash injection in reliability tests). */
   afterStep?: (step: "secrets-created" | "spec-updated" | "converging" | "converged", service: string) => Promise<void> | void;
 }
@@ -98,6 +101,14 @@ async function pool<T>(items: T[], limit: number, work: (item: T) => Promise<voi
     }
   });
   await Promise.all(runners);
+}
+
+/** Tells serve's backoff memory how a rollout ended; one stopped by a lost lease or serve's stop is nobody's failure. */
+function rememberOutcome(p: RotateParams, service: ServiceRecord, o: ServiceOutcome, now: Date, log: Logger): void {
+  if (!p.backoff || (o.result === "failed" && p.signal?.aborted)) return;
+  if (o.result !== "failed") return p.backoff.succeeded(service);
+  const retryAt = p.backoff.failed(service, o.error ?? "rollout failed", now);
+  log.warn({ service: o.service, retryAt: retryAt.toISOString() }, "rollout failed: not retried before the backoff ends (unless forced or the service changes)");
 }
 
 /**
@@ -117,12 +128,17 @@ export async function rotate(deps: RotationDeps, p: RotateParams = {}): Promise<
     outcomes.push({ service: e.service.name, identity: null, result: "invalid", reason: "invalid", detail: e.error ?? "invalid", generationBefore: null, generationAfter: null, warnings: [], error: e.error });
   }
   const work = fleet.entries.filter((e) => e.identity && e.verdict);
+  // serve's backoff after a failed rollout: a held-back service is answered as the real run would (a dry run too).
+  const heldBack = new Map(work.map((e) => [e, e.verdict?.action === "none" ? null : (p.backoff?.heldBack(e.service, startedAt, p.force === true) ?? null)]));
+  const heldOutcome = (e: FleetEntry): ServiceOutcome => ({ ...plannedOutcome(e, false), result: "failed", error: `held back: ${heldBack.get(e)}` });
   if (p.dryRun) {
-    for (const e of work) outcomes.push(plannedOutcome(e, true));
+    for (const e of work) outcomes.push(heldBack.get(e) ? heldOutcome(e) : plannedOutcome(e, true));
     return { outcomes, dryRun: true, startedAt: startedAt.toISOString(), finishedAt: now().toISOString(), prunedSecrets: [] };
   }
 
-  const needsWork = work.filter((e) => e.verdict?.action !== "none");
+  const wanting = work.filter((e) => e.verdict?.action !== "none");
+  for (const e of wanting) if (heldBack.get(e)) outcomes.push(heldOutcome(e));
+  const needsWork = wanting.filter((e) => heldBack.get(e) === null);
   for (const e of work.filter((x) => x.verdict?.action === "none")) {
     outcomes.push(plannedOutcome(e, false));
     // A run that died between its update and its prune left superseded generations: prune them now (under the lease).
@@ -148,6 +164,7 @@ export async function rotate(deps: RotationDeps, p: RotateParams = {}): Promise<
         return { ...plannedOutcome(e, false), result: "failed", error: message };
       });
       outcomes.push(o);
+      rememberOutcome(p, e.service, o, now(), log);
       deps.observer?.finished?.(o, secondsSince(now, t0));
       deps.observer?.progress?.({ service: o.service, step: o.result === "failed" ? "failed" : "done", detail: o.error ?? o.detail });
       const done = o.result !== "failed";

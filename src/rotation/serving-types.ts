@@ -24,6 +24,8 @@ export interface ServiceStatus {
   state: "ok" | "due" | "missing" | "error";
   /** Why the state is not `ok`. */
   reason?: string;
+  /** The service's last rollout failed: serve does not retry it before this time (ISO 8601) unless forced or changed. */
+  retryAt?: string;
 }
 
 export interface RotateRequest {

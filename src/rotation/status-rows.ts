@@ -14,6 +14,8 @@ export interface ServiceStatusRow {
   issuer: string | null;
   state: "ok" | "due" | "missing" | "error";
   reason: string;
+  /** serve only: the service's last rollout failed and is not retried before this time (ISO 8601) unless forced. */
+  retryAt?: string;
 }
 
 /** What a status row is read from, in either mode: one service (swarm) or configured identity (embedded). */
@@ -59,6 +61,8 @@ export interface CertificateMetricState {
   renewAt: Date | null;
   /** True: a certificate is attached and valid now; False: none, or expired; Unknown: the service's labels are invalid. */
   ready: "True" | "False" | "Unknown";
+  /** A failed rollout is not retried before this time (serve's backoff); null when not held back. */
+  retryAt: Date | null;
 }
 
 /** The metric state of every row with an identity, by identity. Pure. */
@@ -67,6 +71,6 @@ export function certificateMetricStates(rows: readonly ServiceStatusRow[], now: 
     if (!r.identity) return [];
     const notAfter = r.notAfter ? new Date(r.notAfter) : null;
     const ready = r.state === "error" ? "Unknown" : notAfter && notAfter > now ? "True" : "False";
-    return [{ identity: r.identity, state: { notAfter, renewAt: r.nextRotation ? new Date(r.nextRotation) : null, ready } }];
+    return [{ identity: r.identity, state: { notAfter, renewAt: r.nextRotation ? new Date(r.nextRotation) : null, ready, retryAt: r.retryAt ? new Date(r.retryAt) : null } }];
   });
 }

@@ -15,8 +15,10 @@ import { intermediateRotationDue } from "./ca-rotation-phase.js";
 import { readCaRotationRecord } from "./ca-rotation-record.js";
 import { gatherFleet } from "./fleet.js";
 import { rotate, type RotationObserver } from "./rollout.js";
+import { backoffPolicy, rolloutBackoffs, type RolloutBackoffs } from "./rollout-backoff.js";
 import { recentValue, type ServingMode } from "./serving-mode.js";
-import { statusRows } from "./status-rows.js";
+import { statusRows, type ServiceStatusRow } from "./status-rows.js";
+import type { Fleet } from "./fleet.js";
 import { withLease } from "./with-lease.js";
 
 export interface SwarmModeParams {
@@ -41,18 +43,30 @@ function orStop(signal: AbortSignal, stop: AbortSignal | undefined): AbortSignal
   return both;
 }
 
+/** Status rows, a service held back after a failed rollout saying until when and why (serve's memory only). */
+function withBackoff(fleet: Fleet, backoff: RolloutBackoffs, config: Config, now: Date): ServiceStatusRow[] {
+  return statusRows(fleet, config, now).map((row, i) => {
+    const entry = fleet.entries[i];
+    const why = entry?.identity && entry.verdict?.action !== "none" ? backoff.heldBack(entry.service, now, false) : null;
+    const b = why !== null && entry ? backoff.current(entry.service, now) : undefined;
+    return b ? { ...row, retryAt: b.retryAt.toISOString(), reason: `held back: ${why}` } : row;
+  });
+}
+
 export function swarmMode(p: SwarmModeParams): ServingMode {
   const fleet = recentValue({ ttlMs: p.fleetCacheMs, nowMs: () => p.now().getTime(), load: (a) => gatherFleet(p.swarm, a, p.config, { force: false, now: p.now() }) });
   const lease = { ttlSeconds: p.config.seconds.leaseTtl, name: p.config.rotation.leaseName, logger: p.logger };
+  // Failed rollouts wait out a backoff before serve tries them again (see rollout-backoff.ts); kept in memory only.
+  const backoff = rolloutBackoffs(backoffPolicy(p.config.seconds));
   const entryOf = async (a: Parameters<typeof fleet.get>[0], identity: string) => (await fleet.get(a)).entries.find((e) => e.identity?.identity === identity);
 
   return {
     name: "swarm",
     unknownIdentity: `no opted-in service has it (label ${p.config.labelPrefix}enable=true)`,
-    rows: async (a) => statusRows(await fleet.get(a), p.config, p.now()),
+    rows: async (a) => withBackoff(await fleet.get(a), backoff, p.config, p.now()),
     async rotate(a, r) {
       const deps = { swarm: p.swarm, authority: a, config: p.config, logger: p.logger, observer: p.observer, now: p.now };
-      const params = { services: r.services, identities: r.identities, force: r.force, dryRun: r.dryRun, trigger: r.trigger, onlyOptedIn: r.trigger === "event" };
+      const params = { services: r.services, identities: r.identities, force: r.force, dryRun: r.dryRun, trigger: r.trigger, onlyOptedIn: r.trigger === "event", backoff };
       if (r.dryRun) return (await rotate(deps, params)).outcomes;
       try {
         return (await withLease(p.swarm, lease, (signal) => rotate(deps, { ...params, signal: orStop(signal, p.stopSignal) }))).outcomes;

@@ -139,3 +139,14 @@ t.test("the failure counter of a known identity starts at 0 and goes with the id
   m.setCertificate("api", null);
   t.notMatch(await m.registry.metrics(), 'name="api"');
 });
+
+t.test("the rollout retry gauge: the backoff's retry time while an identity's failed rollout waits, no series otherwise", async (t) => {
+  const m = createMetrics({ processMetrics: false, now: () => NOW });
+  m.setCertificate("api", { notAfter: null, renewAt: null, ready: "False", retryAt: new Date(NOW + 60_000) });
+  m.setCertificate("db", { notAfter: new Date(NOW + 7200_000), renewAt: null, ready: "True", retryAt: null });
+  const text = await m.registry.metrics();
+  t.match(text, `${METRIC_NAMES.rolloutRetry}{name="api"} ${(NOW + 60_000) / 1000}`);
+  t.notMatch(text, `${METRIC_NAMES.rolloutRetry}{name="db"}`, "not held back: no series");
+  m.setCertificate("api", { notAfter: new Date(NOW + 7200_000), renewAt: null, ready: "True", retryAt: null });
+  t.notMatch(await m.registry.metrics(), `${METRIC_NAMES.rolloutRetry}{name="api"}`, "gone once the rollout worked");
+});

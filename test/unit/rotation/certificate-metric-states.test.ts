@@ -18,7 +18,7 @@ const row = (over: Partial<ServiceStatusRow>): ServiceStatusRow => ({
 
 t.test("Ready is True for a valid attached certificate, due or not", async (t) => {
   const [ok, due] = certificateMetricStates([row({}), row({ identity: "b", state: "due" })], NOW);
-  t.same(ok, { identity: "api", state: { notAfter: new Date("2030-01-01T12:00:00Z"), renewAt: new Date("2030-01-01T08:00:00Z"), ready: "True" } });
+  t.same(ok, { identity: "api", state: { notAfter: new Date("2030-01-01T12:00:00Z"), renewAt: new Date("2030-01-01T08:00:00Z"), ready: "True", retryAt: null } });
   t.equal(due?.state.ready, "True", "due for renewal is still a valid certificate (cert-manager keeps Ready while renewing)");
 });
 
@@ -40,4 +40,9 @@ t.test("Ready is False when missing or expired, Unknown for invalid labels; rows
       ["bad", "Unknown", true],
     ],
   );
+});
+
+t.test("a row held back after a failed rollout carries its retry time into the metric state", async (t) => {
+  const [held] = certificateMetricStates([row({ state: "missing", notAfter: null, nextRotation: null, retryAt: "2030-01-01T00:30:00.000Z", reason: "held back: …" })], NOW);
+  t.same(held?.state.retryAt, new Date("2030-01-01T00:30:00Z"));
 });
