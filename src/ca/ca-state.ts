@@ -141,6 +141,37 @@ function sealKey(key: KeyObject, fingerprint: string, sealKeyBytes: Buffer): Sea
   return { alg: "A256GCM", iv: iv.toString("base64"), tag: cipher.getAuthTag().toString("base64"), ct: ct.toString("base64") };
 }
 
+/** Seals a private key that has no certificate yet under the KEK, bound to `aad` (a pending intermediate's key). */
+export function sealPrivateKey(key: KeyObject, aad: string, kek: Uint8Array): SealedKey {
+  return sealKey(key, aad, subkeysOf(kek).seal);
+}
+
+/** Opens a key sealed by sealPrivateKey with the same `aad`; a wrong KEK or a changed key fails. */
+export function openSealedPrivateKey(v: unknown, aad: string, kek: Uint8Array, where: string): KeyObject {
+  const sealed = readSealedKey(v, where);
+  const iv = Buffer.from(sealed.iv, "base64");
+  const tag = Buffer.from(sealed.tag, "base64");
+  if (iv.length !== 12 || tag.length !== 16) throw malformed(`${where}.key has a bad iv or tag length`);
+  const der = decryptKey(sealed, iv, tag, aad, [subkeysOf(kek).seal], where);
+  try {
+    return createPrivateKey({ key: der, format: "der", type: "pkcs8" });
+  } catch (e) {
+    throw malformed(`the key of ${where} is not PKCS#8`, e);
+  }
+}
+
+/**
+ * Checks the KEK check value and the MAC that authenticateCaStateDocument set on a document of any format: a wrong
+ * KEK is MtlsError("kek"), a changed document bad input.
+ */
+export function verifyAuthenticatedDocument(parsed: Record<string, unknown>, kek: Uint8Array, what: string): void {
+  const keys = subkeysOf(kek);
+  if (typeof parsed.kekCheck === "string" && !sameBytes(parsed.kekCheck, kekCheckOf(keys.check))) {
+    throw new MtlsError("kek", `the key-encryption key does not open ${what} (wrong --kek-file?)`);
+  }
+  if (!sameBytes(parsed.mac, macOf(parsed, keys.mac))) throw badInput(`${what} does not verify: it was changed outside swarm-mtls; refusing it, nothing was changed`);
+}
+
 /** Seals one CA certificate and its key (when online) under the KEK: for CA records kept beside the authority. */
 export function sealCaEntry(pair: CaKeyPair, kek: Uint8Array): SealedCaEntry {
   return sealEntry(pair, subkeysOf(kek).seal);

@@ -22,6 +22,12 @@ const isSwarmStore = (s: CaStore): s is SwarmStore => s.location === "swarm";
 import { table } from "./output.js";
 
 export interface InitOptions {
+  /** Under an upstream CA, step 1: write the pending intermediate's CSR here (see init-upstream.ts). */
+  intermediateCsr?: string;
+  /** Step 2: the upstream-signed intermediate certificate to import, with --upstream-bundle. */
+  importIntermediate?: string;
+  /** The upstream root(s), PEM: the trust bundle of a CA under an upstream CA. */
+  upstreamBundle?: string;
   trustDomain?: string;
   keyAlg?: string;
   rootTtl?: string;
@@ -82,18 +88,7 @@ export async function runInit(ctx: CliContext, o: InitOptions): Promise<InitResu
   if (!o.force && (await store.readCaState()) !== null) {
     throw new MtlsError("ca-exists", `a CA already exists in ${store.location} (use --force to replace it; services keep their certificates until rotated)`);
   }
-  // Swarm store without --kek-file: ./data/kek (see kekFileFor), created here when missing.
-  const kekFile = ctx.kekFile(store);
-  const kekCreated = await ensureKekFile(kekFile);
-  const kek = await readKekFile(kekFile);
-  let kekSecret: InitResult["kekSecret"] = null;
-  if (isSwarmStore(store)) {
-    const state = await store.ensureKekSecret(kek);
-    if (state === "mismatch") {
-      throw new MtlsError("kek", `the swarm already has a ${store.kekSecretName} secret made from another key than ${kekFile}; use that key (--kek-file) or remove the secret first`);
-    }
-    kekSecret = state;
-  }
+  const { kekFile, kekCreated, kek, kekSecret } = await prepareKek(ctx, store, { create: true });
 
   const { authority, offlineRootKeyPem } = await createAuthority({
     trustDomain,
@@ -125,19 +120,7 @@ export async function runInit(ctx: CliContext, o: InitOptions): Promise<InitResu
   }
   ctx.logger.info({ component: "ca", trustDomain, store: store.location }, "CA initialised");
 
-  const cli = ctx.cli.command;
-  const storeFlag = ctx.config.store === "auto" ? "" : ` --store ${shellWord(ctx.config.store)}`;
-  const kekFlag = ctx.config.kekFile ? ` --kek-file ${shellWord(kekFile)}` : "";
-  const next = store.location.startsWith("file:")
-    ? [
-        `${cli} issue web --dns web.local --out ./certs/web${storeFlag}   # issue a certificate`,
-        `${cli} ca show${storeFlag}                                       # inspect the CA`,
-      ]
-    : [
-        `keep ${kekFile} safe and off this host (the swarm has it as secret ${c.kekSecretName}, mounted only into the CA service)`,
-        `${ctx.cli.npmStart ? `npm start${kekFlag ? " --" : ""}` : `${cli} serve`}${kekFlag}   # keep opted-in services fresh (or deploy serve as a stack)`,
-        `docker service update --label-add ${c.labelPrefix}enable=true <service>   # opt a service in`,
-      ];
+  const next = nextSteps(ctx, store, kekFile);
   if (offlineRootKeyFile) next.unshift(`move ${offlineRootKeyFile} somewhere offline: it is the only copy of the root key`);
   return {
     store: store.location,
@@ -150,6 +133,59 @@ export async function runInit(ctx: CliContext, o: InitOptions): Promise<InitResu
     certificates: describeAuthority(authority),
     next,
   };
+}
+
+/** What `init` prints as the next steps once a CA is stored. */
+export function nextSteps(ctx: CliContext, store: CaStore, kekFile: string): string[] {
+  const c = ctx.config;
+  const cli = ctx.cli.command;
+  const { storeFlag, kekFlag } = storeFlags(ctx, kekFile);
+  return store.location.startsWith("file:")
+    ? [
+        `${cli} issue web --dns web.local --out ./certs/web${storeFlag}   # issue a certificate`,
+        `${cli} ca show${storeFlag}                                       # inspect the CA`,
+      ]
+    : [
+        `keep ${kekFile} safe and off this host (the swarm has it as secret ${c.kekSecretName}, mounted only into the CA service)`,
+        `${ctx.cli.npmStart ? `npm start${kekFlag ? " --" : ""}` : `${cli} serve`}${kekFlag}   # keep opted-in services fresh (or deploy serve as a stack)`,
+        `docker service update --label-add ${c.labelPrefix}enable=true <service>   # opt a service in`,
+      ];
+}
+
+/** The --store and --kek-file flags to repeat in a printed command line (empty when the defaults apply). */
+export function storeFlags(ctx: CliContext, kekFile: string): { storeFlag: string; kekFlag: string } {
+  return {
+    storeFlag: ctx.config.store === "auto" ? "" : ` --store ${shellWord(ctx.config.store)}`,
+    kekFlag: ctx.config.kekFile ? ` --kek-file ${shellWord(kekFile)}` : "",
+  };
+}
+
+export interface PreparedKek {
+  kekFile: string;
+  kekCreated: boolean;
+  kek: Uint8Array;
+  /** Swarm store: whether the KEK secret was created now or existed. */
+  kekSecret: "created" | "exists" | null;
+}
+
+/**
+ * The key-encryption key a CA (or a pending intermediate) is sealed under: its file (swarm store without --kek-file:
+ * ./data/kek, see kekFileFor; created when missing if `create`) and, in a swarm, the KEK secret made from it. A
+ * swarm secret holding another key is refused.
+ */
+export async function prepareKek(ctx: CliContext, store: CaStore, p: { create: boolean }): Promise<PreparedKek> {
+  const kekFile = ctx.kekFile(store);
+  const kekCreated = p.create ? await ensureKekFile(kekFile) : false;
+  const kek = await readKekFile(kekFile);
+  let kekSecret: PreparedKek["kekSecret"] = null;
+  if (isSwarmStore(store)) {
+    const state = await store.ensureKekSecret(kek);
+    if (state === "mismatch") {
+      throw new MtlsError("kek", `the swarm already has a ${store.kekSecretName} secret made from another key than ${kekFile}; use that key (--kek-file) or remove the secret first`);
+    }
+    kekSecret = state;
+  }
+  return { kekFile, kekCreated, kek, kekSecret };
 }
 
 export function showInit(r: InitResult): string {

@@ -9,6 +9,7 @@ import { addExitCodeHelp } from "./exit-codes-help.js";
 import { runCaShow, showCaShow } from "./ca-show.js";
 import { createCliContext, type CliContext, type GlobalOptions } from "./context.js";
 import { runInit, showInit, type InitOptions } from "./init.js";
+import { initKind, runInitCsr, runInitImport, showInitCsr } from "./init-upstream.js";
 import { runIssue, showIssue, type IssueOptions } from "./issue.js";
 import { printResult } from "./output.js";
 import { runBackup, runRestore, showBackup } from "./backup.js";
@@ -45,7 +46,7 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
 
   program
     .command("init")
-    .description("create a root CA and an online intermediate for a trust domain")
+    .description("create a root CA and an online intermediate for a trust domain, or an intermediate under your own CA")
     .option("--trust-domain <domain>", "SPIFFE trust domain (default: ca.trustDomain, swarm.local)")
     .option("--key-alg <alg>", `CA key algorithm: ${KEY_ALGS} (default: ecdsa-p256)`)
     .option("--root-ttl <duration>", "root lifetime (default: 10y)")
@@ -53,11 +54,27 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
     .option("--max-leaf-ttl <duration>", "upper bound of leaf lifetimes (default: 7d)")
     .option("--offline-root <file>", "write the root key only to this encrypted file (PKCS#8, scrypt + AES-256) and keep it out of the store")
     .option("--root-passphrase-file <file>", "passphrase for --offline-root (at least 16 characters)")
-    .option("--force", "replace an existing CA")
-    .addHelpText("after", "\nExample:\n  swarm-mtls init --trust-domain example.org --store file:./data\n")
+    .option("--intermediate-csr <file>", "under your own upstream CA, step 1: make the intermediate's key (sealed in the store, pending) and write its CSR to this file for your CA to sign")
+    .option("--import-intermediate <cert>", "step 2: import the intermediate certificate your CA signed from that CSR (with --upstream-bundle)")
+    .option("--upstream-bundle <file>", "with --import-intermediate: your CA's root certificate(s), PEM; they become the trust bundle")
+    .option("--force", "replace an existing CA (with --intermediate-csr: also a pending intermediate)")
+    .addHelpText(
+      "after",
+      "\nUnder your own upstream CA (Vault, step-ca, an offline openssl root), in two steps:\n" +
+        "  swarm-mtls init --intermediate-csr intermediate.csr --trust-domain example.org\n" +
+        "  (have intermediate.csr signed as an intermediate CA: CA:TRUE, pathlen:0, keyCertSign)\n" +
+        "  swarm-mtls init --import-intermediate intermediate.pem --upstream-bundle root.pem\n" +
+        "The import refuses a certificate that is not for the pending key, not a CA, not valid now or not signed by a\n" +
+        "root of the bundle, and then changes nothing. The root's key stays with your CA: root rotation is its job.\n" +
+        "\nExit codes: 0 done, 2 bad input, a CA (or a pending intermediate) exists without --force, no pending\n" +
+        "intermediate to import, or a wrong key-encryption key; 1 the store failed.\n" +
+        "\nExample:\n  swarm-mtls init --trust-domain example.org --store file:./data\n",
+    )
     .action(async (o: InitOptions, cmd: Command) => {
       const ctx = context(cmd);
-      printResult(await runInit(ctx, o), { json: ctx.json }, showInit);
+      const kind = initKind(o);
+      if (kind === "csr") printResult(await runInitCsr(ctx, o), { json: ctx.json }, showInitCsr);
+      else printResult(kind === "import" ? await runInitImport(ctx, o) : await runInit(ctx, o), { json: ctx.json }, showInit);
     });
 
   program

@@ -17,6 +17,15 @@ export interface CaStore {
    * are the only place the retired CA keys are left. Returns the names removed. Absent: the store keeps none.
    */
   dropOlderCaStates?(): Promise<string[]>;
+  /**
+   * The pending intermediate of `init --intermediate-csr` (its key sealed under the KEK), or null. It waits beside
+   * the CA state, never in it: until its signed certificate is imported the store's CA (if any) is unchanged.
+   */
+  readPendingIntermediate(): Promise<string | null>;
+  /** Stores a pending intermediate, replacing the one there was. */
+  writePendingIntermediate(doc: string): Promise<void>;
+  /** Removes the pending intermediate (after its import); nothing when there is none. */
+  dropPendingIntermediate(): Promise<void>;
   /** Where the key-encryption key is expected when --kek-file is not given. */
   defaultKekFile(): string;
 }

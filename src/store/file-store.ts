@@ -1,11 +1,14 @@
-import { chmod, mkdir, readFile, stat } from "node:fs/promises";
+import { chmod, mkdir, readFile, rm, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { MtlsError } from "../errors.js";
 import { writeFileAtomic } from "./atomic-write.js";
 import type { CaStore } from "./ca-store.js";
 
-/** File layout of the file store: DIR (0700)/ca-state.json (0600), DIR/kek (0400), DIR/certs/<identity>/. */
-export const FILE_STORE_LAYOUT = { caState: "ca-state.json", kek: "kek", certs: "certs" } as const;
+/**
+ * File layout of the file store: DIR (0700)/ca-state.json (0600), DIR/kek (0400), DIR/certs/<identity>/, and between
+ * `init --intermediate-csr` and its import DIR/ca-pending.json (0600).
+ */
+export const FILE_STORE_LAYOUT = { caState: "ca-state.json", pending: "ca-pending.json", kek: "kek", certs: "certs" } as const;
 
 /** The file backend: a directory on this host, for development and plain docker-compose hosts. */
 export function openFileStore(dir: string): CaStore & { dir: string } {
@@ -15,13 +18,15 @@ export function openFileStore(dir: string): CaStore & { dir: string } {
     dir: root,
     location: `file:${root}`,
     defaultKekFile: () => join(root, FILE_STORE_LAYOUT.kek),
-    async readCaState() {
-      try {
-        return await readFile(statePath, "utf8");
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
-        throw new MtlsError("bad-input", `store ${root}: cannot read ${FILE_STORE_LAYOUT.caState} (${(e as NodeJS.ErrnoException).code})`, { cause: e });
-      }
+    readCaState: () => readIfThere(root, FILE_STORE_LAYOUT.caState),
+    readPendingIntermediate: () => readIfThere(root, FILE_STORE_LAYOUT.pending),
+    async writePendingIntermediate(doc) {
+      await mkdir(root, { recursive: true, mode: 0o700 });
+      await chmod(root, 0o700);
+      await writeFileAtomic(join(root, FILE_STORE_LAYOUT.pending), doc, { mode: 0o600 });
+    },
+    async dropPendingIntermediate() {
+      await rm(join(root, FILE_STORE_LAYOUT.pending), { force: true });
     },
     async writeCaState(doc, p) {
       if (!p.replace) {
@@ -35,4 +40,13 @@ export function openFileStore(dir: string): CaStore & { dir: string } {
       await writeFileAtomic(statePath, doc, { mode: 0o600 });
     },
   };
+}
+
+async function readIfThere(root: string, name: string): Promise<string | null> {
+  try {
+    return await readFile(join(root, name), "utf8");
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw new MtlsError("bad-input", `store ${root}: cannot read ${name} (${(e as NodeJS.ErrnoException).code})`, { cause: e });
+  }
 }

@@ -32,12 +32,15 @@ export interface SwarmStore extends CaStore {
 
 /**
  * The swarm backend: CA state in versioned Docker configs `mtls.ca-state.v<N>` (every key inside encrypted under the
- * KEK), the KEK itself in the secret `swarm-mtls-kek`. Configs are immutable, so a write is a new version; a
+ * KEK), the KEK itself in the secret `swarm-mtls-kek`, a pending intermediate (`init --intermediate-csr`, key sealed
+ * under the KEK) in the config `mtls.ca-state.pending` until its import. Configs are immutable, so a write is a new version; a
  * replacement CA task reads the newest and goes on where the last one stopped.
  */
 export function openSwarmStore(swarm: Swarm, p: SwarmStoreOpenParams = {}): SwarmStore {
   const stateName = p.caStateName ?? CA_STATE_NAME;
   const kekSecretName = p.kekSecretName ?? KEK_SECRET_NAME;
+  /** `init --intermediate-csr`'s pending intermediate, until its import. */
+  const pendingName = `${stateName}.pending`;
   // Exact names only: another CA in the same swarm (another caStateName) is not ours.
   const ours = new RegExp(`^${stateName.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\.v[1-9][0-9]*$`);
   const versions = async (): Promise<ConfigRecord[]> => {
@@ -79,6 +82,25 @@ export function openSwarmStore(swarm: Swarm, p: SwarmStoreOpenParams = {}): Swar
         throw e;
       }
       for (const old of existing.slice(KEEP_CA_STATES - 1)) await swarm.removeConfig(old.id);
+    },
+    async readPendingIntermediate() {
+      const found = await swarm.findConfig(pendingName);
+      return found && isManaged(found.labels, "ca-pending") ? found.data.toString("utf8") : null;
+    },
+    async writePendingIntermediate(doc) {
+      // Configs are immutable: the new one replaces the old under the same name.
+      const old = await swarm.findConfig(pendingName);
+      if (old) await swarm.removeConfig(old.id);
+      try {
+        await swarm.createConfig({ name: pendingName, data: Buffer.from(doc, "utf8"), labels: managedLabels("ca-pending") });
+      } catch (e) {
+        if (isNameConflict(e)) throw new MtlsError("lease-held", `${pendingName} was written by someone else at the same moment; run the command again`, { cause: e });
+        throw e;
+      }
+    },
+    async dropPendingIntermediate() {
+      const found = await swarm.findConfig(pendingName);
+      if (found) await swarm.removeConfig(found.id);
     },
     async ensureKekSecret(kek) {
       const id = kekId(kek);

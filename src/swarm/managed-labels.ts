@@ -22,7 +22,7 @@ export const LABEL = {
   kekId: "io.swarm-mtls.kek-id",
 } as const;
 
-export type ManagedKind = "crt" | "key" | "bundle" | "envoy" | "ca-state" | "kek" | "lock";
+export type ManagedKind = "crt" | "key" | "bundle" | "envoy" | "ca-state" | "ca-pending" | "kek" | "lock";
 
 /** Docker's limit on secret and config names. */
 export const MAX_OBJECT_NAME = 64;
