@@ -211,12 +211,12 @@ export async function openFleetBench(p: FleetBenchParams): Promise<FleetBench> {
     async rotateAll({ concurrency, force = false }) {
       const totals = new Map<string, number>();
       const start = Date.now();
-      const lease = { ttlSeconds: ctx.config.seconds.leaseTtl, name: ctx.config.rotation.leaseName, logger: ctx.logger };
+      const lease = { ttlSeconds: ctx.config.seconds.leaseTtl, name: ctx.config.rotation.leaseName, logger: ctx.logger, now: ctx.clock };
       const report = await withLease(swarm, lease, (leaseSignal) => {
         const signal = AbortSignal.any([leaseSignal, interrupted.signal]);
         setMaxListeners(0, signal); // every rollout in flight waits on it
         return rotate(
-          { swarm, authority, config: ctx.config, logger: ctx.logger, observer: { finished: (o, seconds) => totals.set(o.service, seconds * 1000) } },
+          { swarm, authority, config: ctx.config, logger: ctx.logger, now: ctx.clock, observer: { finished: (o, seconds) => totals.set(o.service, seconds * 1000) } },
           { services: names, force, concurrency, trigger: "bench", signal },
         );
       });

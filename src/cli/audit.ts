@@ -71,7 +71,7 @@ export async function runAudit(ctx: CliContext, o: AuditOptions = {}): Promise<A
   const swarm = await ctx.swarm();
   const connection = dockerConnectionFromEnv(ctx.env);
   const inventory = await gatherAuditInventory(swarm, { connection });
-  const now = new Date();
+  const now = ctx.clock();
   const nextCheckAt = nextScheduledCheck(ctx.config.schedule.cron, now);
   const findings = runAuditChecks(inventory, { now, nextCheckAt, labelPrefix: ctx.config.labelPrefix });
   const counts = Object.fromEntries(SEVERITIES.map((s) => [s, findings.filter((f) => f.severity === s).length])) as Record<Severity, number>;

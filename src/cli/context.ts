@@ -3,6 +3,7 @@ import { access } from "node:fs/promises";
 import { resolve } from "node:path";
 import { readPublicAuthority, type Authority } from "../ca/index.js";
 import { loadConfig, type Config } from "../config/load-config.js";
+import { systemClock, type Clock } from "../clock.js";
 import { MtlsError } from "../errors.js";
 import { createLogger, type Logger } from "../log.js";
 import type { CaStore } from "../store/ca-store.js";
@@ -32,6 +33,8 @@ export interface CliContext {
   env: Record<string, string | undefined>;
   /** How this process was run, for advice that runs as typed. */
   cli: CliInvocation;
+  /** The clock every command and `serve` hand down (the only place the CLI reads the real one). */
+  clock: Clock;
   /** The command that creates a CA here (see initAdvice), with the --config/--store/--kek-file the operator gave. */
   initAdvice(p?: { serve?: boolean }): string;
   /** Opens the configured store (resolving `auto`). */
@@ -62,6 +65,8 @@ export interface CliContextCreateParams {
   argv1?: string;
   /** Where notes for people go (not command output); default process.stderr. */
   notes?: (line: string) => void;
+  /** The system clock unless given (tests). */
+  clock?: Clock;
   cwd?: string;
 }
 
@@ -124,6 +129,7 @@ export function createCliContext(p: CliContextCreateParams): CliContext {
     json: p.global.json === true,
     env: p.env,
     cli,
+    clock: p.clock ?? systemClock,
     initAdvice: (o = {}) => initAdvice(cli, { serve: o.serve === true, flags: givenFlags }),
     store() {
       storePromise ??= (async () => {

@@ -34,7 +34,7 @@ export async function runEnvoy(ctx: CliContext, target: string, file: string | u
   if (file) throw badInput(`unexpected argument '${file}' (did you mean \`swarm-mtls envoy check ${file}\`?)`);
   const swarm = await ctx.swarm();
   const { authority } = await ctx.publicAuthority();
-  const fleet = await gatherFleet(swarm, authority, ctx.config, { services: [target], force: false, now: new Date() });
+  const fleet = await gatherFleet(swarm, authority, ctx.config, { services: [target], force: false, now: ctx.clock() });
   const entry = fleet.entries[0];
   if (!entry || entry.error) throw badInput(entry?.error ?? `no service named '${target}'`);
   if (!entry.envoy) throw new MtlsError("not-found", `service ${target} has no Envoy sidecar (add the label ${ctx.config.labelPrefix}envoy=true)`);

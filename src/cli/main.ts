@@ -183,7 +183,7 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
       const ctx = context(cmd);
       const result = await runStatus(ctx);
       printResult(result, { json: ctx.json }, showStatus);
-      process.exitCode = statusExitCode(result, new Date());
+      process.exitCode = statusExitCode(result, ctx.clock());
     });
 
   program

@@ -34,7 +34,7 @@ export async function runPrune(ctx: CliContext, o: PruneOptions): Promise<PruneR
   };
   if (params.dryRun) return prune(swarm, params);
   if (!ctx.json) process.stderr.write(`pruning ${describeScope(o)}${params.keepBundle ? " (keeping the trust bundle)" : ""}\n`);
-  return withLease(swarm, { ttlSeconds: ctx.config.seconds.leaseTtl, name: ctx.config.rotation.leaseName, logger: ctx.logger }, (signal) => prune(swarm, { ...params, signal }));
+  return withLease(swarm, { ttlSeconds: ctx.config.seconds.leaseTtl, name: ctx.config.rotation.leaseName, logger: ctx.logger, now: ctx.clock }, (signal) => prune(swarm, { ...params, signal }));
 }
 
 function describeScope(o: PruneOptions): string {

@@ -49,10 +49,10 @@ export async function runRotateCa(ctx: CliContext, o: RotateCaOptions): Promise<
   const swarm = await ctx.swarm();
   const kek = await readKekFile(ctx.kekFile(store));
   const progress = progressPrinter(ctx.json);
-  const deps = { swarm, store, kek, config: ctx.config, logger: ctx.logger, observer: { progress } };
+  const deps = { swarm, store, kek, config: ctx.config, logger: ctx.logger, now: ctx.clock, observer: { progress } };
   const params = { kind: o.root ? ("root" as const) : undefined, oneStep: o.step === true, concurrency, timeoutSeconds, trigger: "cli", ...crashHooks(ctx.env[CRASH_HOOK]) };
   if (o.dryRun) return rotateCa(deps, { ...params, dryRun: true });
-  return withLease(swarm, { ttlSeconds: ctx.config.seconds.leaseTtl, name: ctx.config.rotation.leaseName, logger: ctx.logger }, (signal) =>
+  return withLease(swarm, { ttlSeconds: ctx.config.seconds.leaseTtl, name: ctx.config.rotation.leaseName, logger: ctx.logger, now: ctx.clock }, (signal) =>
     rotateCa(deps, {
       ...params,
       signal,

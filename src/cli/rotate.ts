@@ -46,11 +46,11 @@ export async function runRotate(ctx: CliContext, services: string[], o: RotateOp
   }
   const { authority } = await ctx.authority();
   const progress = progressPrinter(ctx.json);
-  const deps = { swarm, authority, config: ctx.config, logger: ctx.logger, observer: { progress } };
+  const deps = { swarm, authority, config: ctx.config, logger: ctx.logger, now: ctx.clock, observer: { progress } };
   const params = { services: services.length ? services : undefined, force: o.force, concurrency, timeoutSeconds, trigger: "cli", ...crashHook(ctx.env[CRASH_HOOK]) };
   if (o.dryRun) return rotate(deps, { ...params, dryRun: true });
   if (!ctx.json) process.stderr.write(`rotating ${services.length ? services.join(", ") : "every opted-in service"}${o.force ? " (forced)" : ""}\n`);
-  return withLease(swarm, { ttlSeconds: ctx.config.seconds.leaseTtl, name: ctx.config.rotation.leaseName, logger: ctx.logger }, (signal) => rotate(deps, { ...params, signal }));
+  return withLease(swarm, { ttlSeconds: ctx.config.seconds.leaseTtl, name: ctx.config.rotation.leaseName, logger: ctx.logger, now: ctx.clock }, (signal) => rotate(deps, { ...params, signal }));
 }
 
 /** `--server`: the rotation runs inside serve, under its lease and configuration. */

@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import type { SecureContextOptions } from "node:tls";
 import { bundlePem, issueLeaf, validateDnsName, validateIpAddress, type Authority } from "../ca/index.js";
 import { badInput, printable } from "../errors.js";
+import type { Clock } from "../clock.js";
 import type { Logger } from "../log.js";
 
 /** Lifetime of the API's own certificate (bounded by the CA's maximum leaf lifetime). */
@@ -99,7 +100,7 @@ export interface ApiCertRenewalParams {
   /** How often to look; default every minute. */
   checkEveryMs?: number;
   ttlSeconds?: number;
-  now?: () => Date;
+  now: Clock;
   /** Identity (CN) and URI SANs of the certificate; default swarm-mtls-api, none (the SDS listener sets both). */
   identity?: string;
   uris?: (a: Authority) => string[];
@@ -111,7 +112,7 @@ export interface ApiCertRenewalParams {
  * A failed renewal is logged and retried on the next check; the current certificate keeps being served.
  */
 export function keepApiCertFresh(p: ApiCertRenewalParams): { check(): Promise<"due" | "ca-rotated" | null>; current(): ApiCert; stop(): void } {
-  const now = p.now ?? (() => new Date());
+  const now = p.now;
   const log = p.logger.child({ component: "api-cert" });
   let current = p.current;
   let busy = false;
@@ -124,6 +125,7 @@ export function keepApiCertFresh(p: ApiCertRenewalParams): { check(): Promise<"d
     try {
       const next = await issueApiCert(a, p.dnsNames, {
         ttlSeconds: p.ttlSeconds,
+        now: now(),
         ipAddresses: p.ipAddresses ?? [],
         ...(p.identity ? { identity: p.identity } : {}),
         ...(p.uris ? { uris: p.uris(a) } : {}),

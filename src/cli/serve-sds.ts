@@ -4,6 +4,7 @@
  */
 import type { Registry } from "prom-client";
 import { spiffeIdFor, validateDnsName, type Authority } from "../ca/index.js";
+import type { Clock } from "../clock.js";
 import type { Config } from "../config/load-config.js";
 import { sdsServerSpiffeId } from "../envoy/envoy-sidecar-settings.js";
 import type { Logger } from "../log.js";
@@ -29,8 +30,8 @@ export function embeddedSdsIdentities(config: Config, trustDomain: string): SdsI
 }
 
 /** The identities opted in to SDS in swarm mode: services with valid labels, `mtls.enable=true` and `mtls.sds=true`. */
-export async function swarmSdsIdentities(swarm: Swarm, a: Authority, config: Config): Promise<SdsIdentity[]> {
-  const fleet = await gatherFleet(swarm, a, config, { force: false, now: new Date() });
+export async function swarmSdsIdentities(swarm: Swarm, a: Authority, config: Config, now: Clock): Promise<SdsIdentity[]> {
+  const fleet = await gatherFleet(swarm, a, config, { force: false, now: now() });
   return fleet.entries.flatMap((e) =>
     e.identity?.sds && !e.error
       ? [{ spiffeId: e.identity.spiffeId, identity: e.identity.identity, service: e.service.name, dnsNames: e.identity.dnsNames, keyAlgorithm: e.identity.keyAlgorithm }]
@@ -59,6 +60,7 @@ export async function startServeSds(p: {
   initial: Authority;
   registry: Registry;
   logger: Logger;
+  now: Clock;
   swarm?: Swarm;
   env: Record<string, string | undefined>;
 }): Promise<ServeSds> {
@@ -75,7 +77,7 @@ export async function startServeSds(p: {
     }
   }
   const uris = (a: Authority) => [sdsServerSpiffeId(a.trustDomain)];
-  const cert = await issueApiCert(p.initial, [...new Set(names)], { identity: "swarm-mtls-sds", uris: uris(p.initial) });
+  const cert = await issueApiCert(p.initial, [...new Set(names)], { now: p.now(), identity: "swarm-mtls-sds", uris: uris(p.initial) });
   const host = p.listen.host.includes(":") ? `[${p.listen.host}]` : p.listen.host;
   // A caller the list does not know yet (a task that started before the reconcile that labelled it finished) makes
   // one re-read: concurrent callers share it, and there is at most one every RELOAD_INTERVAL_MS.
@@ -83,8 +85,8 @@ export async function startServeSds(p: {
   let lastReload = 0;
   function reload(): Promise<void> {
     if (reloading) return reloading;
-    if (Date.now() - lastReload < RELOAD_INTERVAL_MS) return Promise.resolve();
-    lastReload = Date.now();
+    if (p.now().getTime() - lastReload < RELOAD_INTERVAL_MS) return Promise.resolve();
+    lastReload = p.now().getTime();
     reloading = refresh().finally(() => {
       reloading = null;
     });
@@ -101,12 +103,12 @@ export async function startServeSds(p: {
     metrics: createSdsMetrics(p.registry),
     reloadIdentities: () => reload(),
   });
-  const renewal = keepApiCertFresh({ server: server.credentials, current: cert, authority: p.authority, dnsNames: [...new Set(names)], logger: p.logger, identity: "swarm-mtls-sds", uris });
+  const renewal = keepApiCertFresh({ server: server.credentials, current: cert, authority: p.authority, dnsNames: [...new Set(names)], logger: p.logger, now: p.now, identity: "swarm-mtls-sds", uris });
   const refresh = async (): Promise<void> => {
     const a = p.authority();
     if (!a) return;
     try {
-      const ids = p.swarm ? await swarmSdsIdentities(p.swarm, a, p.config) : embeddedSdsIdentities(p.config, a.trustDomain);
+      const ids = p.swarm ? await swarmSdsIdentities(p.swarm, a, p.config, p.now) : embeddedSdsIdentities(p.config, a.trustDomain);
       await server.refresh(ids);
       // A CA rotation also changes the trust bundle client certificates are checked against.
       await renewal.check();

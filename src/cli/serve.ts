@@ -143,7 +143,7 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
 
   // Admin by client certificate needs HTTPS; the names become this CA's admin SPIFFE IDs (/admin/<name>).
   const adminIdentities = tlsAuthority ? adminSpiffeIds(ctx.config.api.adminIdentities, tlsAuthority.trustDomain) : ctx.config.api.adminIdentities;
-  const metrics = createMetrics();
+  const metrics = createMetrics({ now: () => ctx.clock().getTime() });
   const stopRollouts = new AbortController();
   const plane = createServingPlane({
     store,
@@ -152,6 +152,7 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
     logger: ctx.logger,
     metrics,
     stopSignal: stopRollouts.signal,
+    now: ctx.clock,
     ...(swarm ? { swarm } : {}),
     ...(store.location.startsWith("file:") ? { dataDir: store.location.slice("file:".length) } : {}),
   });
@@ -160,7 +161,7 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
 
   // POST /v1/renew: renewals over the API's mTLS, for the identities opted in to SDS (bound once SDS has started).
   let renewer: Renewer | null = null;
-  const apiCert = tlsAuthority ? await issueApiCert(tlsAuthority, certNames.dnsNames, { ipAddresses: certNames.ipAddresses }) : null;
+  const apiCert = tlsAuthority ? await issueApiCert(tlsAuthority, certNames.dnsNames, { ipAddresses: certNames.ipAddresses, now: ctx.clock() }) : null;
   const app: FastifyInstance = await buildApiApp({
     controlPlane: plane,
     metrics,
@@ -185,7 +186,7 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
   if (sdsListen) {
     try {
       const initial = plane.authority() ?? tlsAuthority ?? (await ctx.authority()).authority;
-      sds = await startServeSds({ listen: sdsListen, config: ctx.config, authority: () => plane.authority() ?? initial, initial, registry: metrics.registry, logger: ctx.logger, env: process.env, ...(swarm ? { swarm } : {}) });
+      sds = await startServeSds({ listen: sdsListen, config: ctx.config, authority: () => plane.authority() ?? initial, initial, registry: metrics.registry, logger: ctx.logger, now: ctx.clock, env: process.env, ...(swarm ? { swarm } : {}) });
       const opted = sds;
       renewer = createRenewer({ authority: () => plane.authority() ?? initial, identity: (id) => opted.identity(id), workingTtlSeconds: opted.workingTtlSeconds, logger: ctx.logger, issued: (alg) => metrics.certificatesIssued(alg), env: process.env });
     } catch (e) {
@@ -196,7 +197,7 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
 
   // The API certificate is renewed at 2/3 of its lifetime and after a CA rotation, in the running listener.
   const renewal = apiCert
-    ? keepApiCertFresh({ server: app.server as unknown as { setSecureContext(o: object): void }, current: apiCert, authority: () => plane.authority() ?? tlsAuthority, dnsNames: certNames.dnsNames, ipAddresses: certNames.ipAddresses, logger: ctx.logger })
+    ? keepApiCertFresh({ server: app.server as unknown as { setSecureContext(o: object): void }, current: apiCert, authority: () => plane.authority() ?? tlsAuthority, dnsNames: certNames.dnsNames, ipAddresses: certNames.ipAddresses, logger: ctx.logger, now: ctx.clock })
     : null;
 
   // A reconcile refused by another rotator's lease (e.g. the lease of a CA task that died with its manager) is tried
@@ -206,11 +207,12 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
     cron: ctx.config.schedule.cron,
     maintenanceWindow: ctx.config.schedule.maintenanceWindow,
     logger: ctx.logger,
+    now: ctx.clock,
     reconcile: async (r) => {
       const result = await plane.reconcile(r);
       await sds?.refresh();
       if (result.leaseHeldUntil === undefined || leaseRetry) return;
-      const delayMs = leaseRetryDelayMs({ heldUntil: result.leaseHeldUntil, now: new Date(), ttlMs: ctx.config.seconds.leaseTtl * 1000 });
+      const delayMs = leaseRetryDelayMs({ heldUntil: result.leaseHeldUntil, now: ctx.clock(), ttlMs: ctx.config.seconds.leaseTtl * 1000 });
       log.info({ trigger: r.trigger, retryInSeconds: Math.round(delayMs / 1000) }, "reconcile refused by the lease; trying again when it expires");
       leaseRetry = setTimeout(() => {
         leaseRetry = null;

@@ -28,10 +28,10 @@ export async function runStatus(ctx: CliContext): Promise<StatusResult> {
   if (store.location !== "swarm") return embeddedStatus(ctx, store);
   const swarm = await ctx.swarm();
   const { authority } = await ctx.publicAuthority();
-  const now = new Date();
+  const now = ctx.clock();
   const fleet = await gatherFleet(swarm, authority, ctx.config, { force: false, now });
   const services = statusRows(fleet, ctx.config, now);
-  const lease = await readLease(swarm, { name: ctx.config.rotation.leaseName }).catch(() => null);
+  const lease = await readLease(swarm, { name: ctx.config.rotation.leaseName, now: ctx.clock }).catch(() => null);
   return {
     mode: "swarm",
     store: "swarm",
@@ -57,6 +57,7 @@ async function embeddedStatus(ctx: CliContext, store: CaStore): Promise<StatusRe
     logger: ctx.logger,
     metrics: createMetrics({ processMetrics: false }),
     dataDir: store.location.slice("file:".length),
+    now: ctx.clock,
   });
   const { authority } = await ctx.authority();
   const services: ServiceStatusRow[] = (await plane.listServices()).map((s) => ({ ...s, generation: s.generation || null, reason: s.reason ?? "" }));

@@ -20,6 +20,7 @@ import {
   type Authority,
   type CaKeyPair,
 } from "../ca/index.js";
+import type { Clock } from "../clock.js";
 import type { Config } from "../config/load-config.js";
 import { badInput, MtlsError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -61,7 +62,7 @@ export interface CaRotationDeps {
   kek: Uint8Array;
   config: Config;
   logger: Logger;
-  now?: () => Date;
+  now: Clock;
   observer?: RotationObserver;
 }
 
@@ -216,7 +217,7 @@ async function rollAndCheck(deps: CaRotationDeps, a: Authority, r: CaRotation, s
   const changed = report.outcomes
     .filter((o) => o.result === "rotated" || o.result === "reattached")
     .map((o) => ({ service: o.service, result: o.result, reason: o.reason, generationAfter: o.generationAfter }));
-  const fleet = await gatherFleet(deps.swarm, a, deps.config, { force: false, now: (deps.now ?? (() => new Date()))() });
+  const fleet = await gatherFleet(deps.swarm, a, deps.config, { force: false, now: deps.now() });
   const progress = caRotationProgress(caRotationServices(fleet), certFingerprint(r.newIntermediate), step);
   if (failed.length > 0 || progress.pending.length > 0) {
     const why = failed.length > 0 ? failed.map((o) => `${o.service} (${o.error ?? o.reason})`).join("; ") : `not yet on the ${step === "issue" ? "new intermediate" : "new trust bundle"}: ${progress.pending.join(", ")}`;
@@ -246,7 +247,7 @@ async function dropRetiredKeys(deps: CaRotationDeps, rotation: string): Promise<
 
 /** Runs one step from the state in the store; returns its report. */
 async function runStep(deps: CaRotationDeps, step: CaRotationStep, p: CaRotateParams): Promise<CaRotationStepReport> {
-  const now = (deps.now ?? (() => new Date()))();
+  const now = deps.now();
   const log = deps.logger.child({ component: "ca-rotation" });
   let a = await loadAuthority(deps);
   const current = readCaRotationRecord(a);

@@ -7,12 +7,12 @@ export interface CachedCheckParams<T> {
   check: () => Promise<T>;
   /** How long an answer is reused, ms. */
   ttlMs: number;
-  /** Clock in ms; default Date.now. */
-  now?: () => number;
+  /** Clock in ms (the serving plane's clock). */
+  now: () => number;
 }
 
 export function cachedCheck<T>(p: CachedCheckParams<T>): () => Promise<T> {
-  const now = p.now ?? Date.now;
+  const now = p.now;
   let last: { at: number; value: T } | null = null;
   let running: Promise<T> | null = null;
   return () => {

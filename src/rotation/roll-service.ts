@@ -18,7 +18,7 @@ import { PUBLIC_FILE_MODE } from "./attachments.js";
 import { issuerFingerprint, type Fleet, type FleetEntry } from "./fleet.js";
 import type { ServiceIdentity } from "./service-identity.js";
 import { rolloutCost } from "./rollout-cost.js";
-import { clockOf, type RotateParams, type RotationDeps, type RolloutProgress, type ServiceOutcome } from "./rollout.js";
+import { type RotateParams, type RotationDeps, type RolloutProgress, type ServiceOutcome } from "./rollout.js";
 import { ensureEnvoyConfig, pruneEnvoyConfigs, pruneGenerations, removeSecrets } from "./managed-objects.js";
 
 function secretAttachments(want: ServiceIdentity, crt: SecretRecord, key: SecretRecord, bundle: SecretRecord): SecretAttachment[] {
@@ -78,7 +78,7 @@ interface RolloutGeneration {
 async function issueGeneration(deps: RotationDeps, fleet: Fleet, e: FleetEntry, want: ServiceIdentity, log: Logger): Promise<RolloutGeneration> {
   const { swarm, authority } = deps;
   const generation = Math.max(0, ...e.generations.map((g) => g.generation), ...(fleet.secrets.byIdentity.get(want.identity)?.crt.keys() ?? [])) + 1;
-  const leaf = await issueLeaf(authority, { identity: want.identity, dnsNames: want.dnsNames, uris: [want.spiffeId], ttlSeconds: want.ttlSeconds, keyAlgorithm: want.keyAlgorithm, now: clockOf(deps)() });
+  const leaf = await issueLeaf(authority, { identity: want.identity, dnsNames: want.dnsNames, uris: [want.spiffeId], ttlSeconds: want.ttlSeconds, keyAlgorithm: want.keyAlgorithm, now: deps.now() });
   deps.observer?.issued?.(leaf.keyAlgorithm);
   const labels = certificateLabels({ identity: want.identity, generation, serial: leaf.serial, notBefore: leaf.notBefore, notAfter: leaf.notAfter, fingerprint: leaf.fingerprint, issuer: issuerFingerprint(authority), profile: want.profile });
   const crtName = identityObjectName(want.identity, "crt", generation);
@@ -162,6 +162,7 @@ async function awaitConvergence(deps: RotationDeps, e: FleetEntry, sent: SentUpd
   if (rolloutCost(before) === "spec-only") return { reading: { state: "converged" as const, runningNew: 0, desired: 0, old: 0, timedOut: false, polls: 0 }, deadlineMs };
   let midway = false;
   const reading = await waitForRollout(deps.swarm, {
+    now: () => deps.now().getTime(),
     serviceId: e.service.id,
     fromVersion: sent.update.updatedFromVersion,
     expectSecretIds: sent.attachments.map((a) => a.secretId),
@@ -184,7 +185,7 @@ async function awaitConvergence(deps: RotationDeps, e: FleetEntry, sent: SentUpd
 
 /** Step 4 (failure): the service back on its previous references; what this run created removed. */
 async function undoRollout(deps: RotationDeps, e: FleetEntry, gen: RolloutGeneration, sent: SentUpdate, deadlineMs: number, p: RotateParams, log: Logger): Promise<void> {
-  await rollBack(deps.swarm, e.service.id, sent.update.before, deadlineMs, log, p.signal);
+  await rollBack(deps.swarm, e.service.id, sent.update.before, { deadlineMs, now: () => deps.now().getTime() }, log, p.signal);
   await removeSecrets(deps.swarm, gen.created, log);
   if (sent.envoy?.created) await deps.swarm.removeConfig(sent.envoy.id).catch((err: unknown) => log.warn({ config: sent.envoy?.name, err: (err as Error).message }, "could not remove the Envoy config of the rolled-back generation"));
 }
@@ -205,7 +206,7 @@ export async function rollOne(deps: RotationDeps, fleet: Fleet, e: FleetEntry, b
   const log = deps.logger.child({ component: "rollout", identity: want.identity, service: name });
   const base = plannedOutcome(e, false);
   if (verdict.action === "none") return base;
-  const now = clockOf(deps);
+  const now = deps.now;
   const t0 = now().getTime();
   const since = () => now().getTime() - t0;
   const timings: NonNullable<ServiceOutcome["timings"]> = {};
@@ -248,10 +249,10 @@ export async function rollOne(deps: RotationDeps, fleet: Fleet, e: FleetEntry, b
  * Puts the service back on the references it had and waits for it (bounded). A rollback that does not converge is
  * logged and left to Swarm: the outcome is already "failed", and the next reconcile sees where the service stands.
  */
-async function rollBack(swarm: Swarm, serviceId: string, before: ServiceRecord, deadlineMs: number, log: Logger, signal?: AbortSignal): Promise<void> {
+async function rollBack(swarm: Swarm, serviceId: string, before: ServiceRecord, within: { deadlineMs: number; now: () => number }, log: Logger, signal?: AbortSignal): Promise<void> {
   const r = await updateServiceWithRetry(swarm, serviceId, (s) => restoreSpec(s.spec, before.spec));
   const oldIds = (before.spec.TaskTemplate?.ContainerSpec?.Secrets ?? []).map((x) => x.SecretID).filter((x): x is string => !!x);
-  const reading = await waitForRollout(swarm, { serviceId, fromVersion: r.updatedFromVersion, expectSecretIds: oldIds, deadlineMs, signal }).catch((err: unknown) => {
+  const reading = await waitForRollout(swarm, { serviceId, fromVersion: r.updatedFromVersion, expectSecretIds: oldIds, ...within, signal }).catch((err: unknown) => {
     log.warn({ err: (err as Error).message }, "could not follow the rollback; the next reconcile sees where the service stands");
     return null;
   });

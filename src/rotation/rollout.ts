@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { secondsSince, systemClock, type Clock } from "../clock.js";
+import { secondsSince, type Clock } from "../clock.js";
 import type { Authority } from "../ca/index.js";
 import type { Config } from "../config/load-config.js";
 import { MtlsError } from "../errors.js";
@@ -63,8 +63,7 @@ export interface RotationDeps {
   authority: Authority;
   config: Config;
   logger: Logger;
-  /** Default the system clock. */
-  now?: Clock;
+  now: Clock;
   observer?: RotationObserver;
 }
 
@@ -89,8 +88,6 @@ export interface RotateParams {
   /** Test hook: called after each step of a service's rollout (crash injection in reliability tests). */
   afterStep?: (step: "secrets-created" | "spec-updated" | "converging" | "converged", service: string) => Promise<void> | void;
 }
-
-export const clockOf = (deps: RotationDeps): Clock => deps.now ?? systemClock;
 
 async function pool<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -117,7 +114,7 @@ function rememberOutcome(p: RotateParams, service: ServiceRecord, o: ServiceOutc
  * Runs under the lease unless it is a dry run.
  */
 export async function rotate(deps: RotationDeps, p: RotateParams = {}): Promise<RotationReport> {
-  const now = clockOf(deps);
+  const now = deps.now;
   const startedAt = now();
   const log = deps.logger.child({ component: "rollout" });
   const fleet = await gatherFleet(deps.swarm, deps.authority, deps.config, { services: p.services, force: p.force === true, now: startedAt, onlyOptedIn: p.onlyOptedIn, ...(p.identities ? { identities: p.identities } : {}) });

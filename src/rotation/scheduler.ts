@@ -1,5 +1,6 @@
 import cron from "node-cron";
 import { badInput } from "../errors.js";
+import type { Clock } from "../clock.js";
 import type { Logger } from "../log.js";
 
 /** What asked for a reconcile: the schedule, a Docker event (with the service), the API or the start. */
@@ -16,7 +17,8 @@ export interface ReconcileLoopParams {
   logger: Logger;
   /** The work; must not throw (log instead). */
   reconcile: (r: ReconcileRequest) => Promise<void>;
-  now?: () => Date;
+  /** For the maintenance window. */
+  now: Clock;
 }
 
 /** Is `now` inside the window "HH:MM-HH:MM" (UTC; a window may wrap past midnight)? Empty = always. Pure. */
@@ -35,7 +37,7 @@ export function inMaintenanceWindow(window: string, now: Date): boolean {
  */
 export function startReconcileLoop(p: ReconcileLoopParams): { request(r: ReconcileRequest): void; stop(): Promise<void>; idle(): Promise<void> } {
   if (!cron.validate(p.cron)) throw badInput(`schedule.cron: '${p.cron}' is not a cron expression`);
-  const now = p.now ?? (() => new Date());
+  const now = p.now;
   let running: Promise<void> | null = null;
   let pending: ReconcileRequest | null = null;
   let stopped = false;

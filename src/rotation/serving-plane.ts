@@ -4,7 +4,7 @@
  * rows and outcomes to the API's shapes; the store mode (swarm-mode.ts or embedded-mode.ts) gathers, plans and acts.
  */
 import { bundlePem, describeAuthority, type Authority, type CaCertificateInfo } from "../ca/index.js";
-import { systemClock, type Clock } from "../clock.js";
+import type { Clock } from "../clock.js";
 import type { Config } from "../config/load-config.js";
 import { MtlsError, type ErrorCode } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -58,8 +58,8 @@ export interface PlaneCreateParams {
   fleetCacheMs?: number;
   /** Aborted when serve stops and its grace ran out: running rollouts are abandoned (the next reconcile resumes). */
   stopSignal?: AbortSignal;
-  /** Default the system clock. */
-  now?: Clock;
+  /** The clock every read, reconcile and rotation is given (serve passes the system clock). */
+  now: Clock;
 }
 
 /** How long `/readyz` reuses an answer: probes cannot make the server read and decrypt the CA more often. */
@@ -90,7 +90,7 @@ const notFound = (identity: string) => new MtlsError("not-found", `no managed se
 
 /** Builds what `serve` runs on: swarm mode (services by labels) or embedded mode (identities from config, files). */
 export function createServingPlane(p: PlaneCreateParams): ServingPlane {
-  const now = p.now ?? systemClock;
+  const now = p.now;
   const fleetCacheMs = p.fleetCacheMs ?? FLEET_CACHE_MS;
   const ca = createCaSource({
     store: p.store,

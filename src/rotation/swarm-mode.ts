@@ -55,7 +55,7 @@ function withBackoff(fleet: Fleet, backoff: RolloutBackoffs, config: Config, now
 
 export function swarmMode(p: SwarmModeParams): ServingMode {
   const fleet = recentValue({ ttlMs: p.fleetCacheMs, nowMs: () => p.now().getTime(), load: (a) => gatherFleet(p.swarm, a, p.config, { force: false, now: p.now() }) });
-  const lease = { ttlSeconds: p.config.seconds.leaseTtl, name: p.config.rotation.leaseName, logger: p.logger };
+  const lease = { ttlSeconds: p.config.seconds.leaseTtl, name: p.config.rotation.leaseName, logger: p.logger, now: p.now };
   // Failed rollouts wait out a backoff before serve tries them again (see rollout-backoff.ts); kept in memory only.
   const backoff = rolloutBackoffs(backoffPolicy(p.config.seconds));
   const entryOf = async (a: Parameters<typeof fleet.get>[0], identity: string) => (await fleet.get(a)).entries.find((e) => e.identity?.identity === identity);

@@ -1,5 +1,6 @@
 import { setMaxListeners } from "node:events";
 import { hostname } from "node:os";
+import type { Clock } from "../clock.js";
 import { MtlsError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { acquireLease, readLease } from "../swarm/lease.js";
@@ -25,6 +26,8 @@ export interface LeaseRunParams {
   /** Who we are, shown to whoever finds the lease held; default <hostname>:<pid>. */
   owner?: string;
   logger: Logger;
+  /** Wall clock for the lease's informational expiry label. */
+  now: Clock;
 }
 
 /**
@@ -40,10 +43,11 @@ export async function withLease<T>(swarm: Swarm, p: LeaseRunParams, work: (signa
     name: p.name,
     owner,
     ttlSeconds: p.ttlSeconds,
+    now: p.now,
     onRenewError: (e) => log.warn({ err: (e as Error).message }, "lease renewal failed; retrying until the lease would expire"),
   });
   if (!lease) {
-    const held = await readLease(swarm, { name: p.name });
+    const held = await readLease(swarm, { name: p.name, now: p.now });
     const who = held ? `held by ${held.owner} until about ${held.expiresAt.toISOString()}` : "held";
     throw new LeaseHeldError(`another rotation is running (lease ${p.name ?? "mtls.lock"} ${who}); try again when it finishes`, held?.expiresAt ?? null);
   }

@@ -16,6 +16,7 @@ import { performance } from "node:perf_hooks";
 import { setTimeout as sleepMs } from "node:timers/promises";
 import { isOutOfSequence, isNameConflict } from "./docker-error.js";
 import type { ConfigRecord, Swarm } from "./swarm.js";
+import type { Clock } from "../clock.js";
 import { MtlsError } from "../errors.js";
 
 export const LEASE_OWNER_LABEL = "io.swarm-mtls.lease.owner";
@@ -47,8 +48,8 @@ export interface LeaseAcquireParams {
   keepAlive?: boolean;
   /** Called when a renewal attempt fails (it is retried until the holder's deadline). */
   onRenewError?: (e: unknown) => void;
-  /** Wall clock, for the informational expiry label. Default `new Date()`. */
-  now?: () => Date;
+  /** Wall clock, for the informational expiry label (the caller's clock; take-over never relies on it). */
+  now: Clock;
   /** Monotonic milliseconds. Default `performance.now()`. */
   monotonicMs?: () => number;
 }
@@ -90,9 +91,9 @@ function leaseInfo(c: ConfigRecord, now: Date): LeaseInfo {
 }
 
 /** Reads the lease for status output; null when nobody holds it. */
-export async function readLease(swarm: Swarm, p: { name?: string; now?: () => Date } = {}): Promise<LeaseInfo | null> {
+export async function readLease(swarm: Swarm, p: { name?: string; now: Clock }): Promise<LeaseInfo | null> {
   const c = await swarm.findConfig(p.name ?? DEFAULT_LEASE_NAME);
-  return c && !isFree(c) ? leaseInfo(c, (p.now ?? (() => new Date()))()) : null;
+  return c && !isFree(c) ? leaseInfo(c, p.now()) : null;
 }
 
 /** What this process has seen of other holders' leases: config id and version, and since when (monotonic ms). */
@@ -120,7 +121,7 @@ interface Ctx {
   name: string;
   owner: string;
   ttlMs: number;
-  now: () => Date;
+  now: Clock;
   mono: () => number;
 }
 
@@ -245,7 +246,7 @@ function holdLease(x: Ctx, c: ConfigRecord, token: string, sentAt: number, p: Le
  * lease looks abandoned). Returns null while someone else holds it (or won a race for it).
  */
 export async function acquireLease(swarm: Swarm, p: LeaseAcquireParams): Promise<Lease | null> {
-  const x: Ctx = { swarm, name: p.name ?? DEFAULT_LEASE_NAME, owner: p.owner, ttlMs: p.ttlSeconds * 1000, now: p.now ?? (() => new Date()), mono: p.monotonicMs ?? (() => performance.now()) };
+  const x: Ctx = { swarm, name: p.name ?? DEFAULT_LEASE_NAME, owner: p.owner, ttlMs: p.ttlSeconds * 1000, now: p.now, mono: p.monotonicMs ?? (() => performance.now()) };
   const token = randomBytes(12).toString("hex");
   const waitMax = p.takeoverWaitMs;
   const waitStart = x.mono();

@@ -20,7 +20,7 @@ export interface RolloutReadParams {
    * monitor): a task that starts and crashes a moment later must not pass for converged. Default 0.
    */
   settleMs?: number;
-  /** The time of this reading, ms since the epoch (for `settleMs`). Default Date.now(). */
+  /** The time of this reading, ms since the epoch (the caller's clock); goes with `settleMs`, which is not checked without it. */
   nowMs?: number;
 }
 
@@ -115,8 +115,8 @@ export function readRollout(p: RolloutReadParams): RolloutReading {
   }
   if (runningNew >= desired && old === 0 && liveNew.every((t) => t.state === "running")) {
     const settle = p.settleMs ?? 0;
-    const now = p.nowMs ?? Date.now();
-    const young = liveNew.filter((t) => t.updatedAt !== undefined && now - t.updatedAt.getTime() < settle);
+    const now = p.nowMs;
+    const young = now === undefined ? [] : liveNew.filter((t) => t.updatedAt !== undefined && now - t.updatedAt.getTime() < settle);
     if (young.length === 0) return { state: "converged", ...base };
     return { state: "pending", reason: `${young.length} new task(s) running for less than ${Math.round(settle / 1000)}s (watching for a crash)`, ...base };
   }

@@ -26,8 +26,8 @@ export interface RolloutWaitParams {
   settleMs?: number;
   /** Injectable sleep. Default: timers/promises. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
-  /** Injectable clock in ms. Default Date.now. */
-  now?: () => number;
+  /** The caller's clock in ms (the deadline and the settle window count on it). */
+  now: () => number;
 }
 
 export interface RolloutWaitResult extends RolloutReading {
@@ -43,7 +43,7 @@ const defaultSleep = async (ms: number, signal?: AbortSignal) => {
 
 /** Polls the service and its tasks with backoff until the rollout converges, fails, or the deadline passes. */
 export async function waitForRollout(swarm: Swarm, p: RolloutWaitParams): Promise<RolloutWaitResult> {
-  const now = p.now ?? Date.now;
+  const now = p.now;
   const sleep = p.sleep ?? defaultSleep;
   const start = now();
   let delay = p.firstPollMs ?? 250;

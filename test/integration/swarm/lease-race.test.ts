@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import t from "tap";
+import { systemClock } from "../../../src/clock.js";
 import { connectSwarm } from "../../../src/swarm/docker-client.js";
 import { acquireLease, LEASE_OWNER_LABEL, readLease } from "../../../src/swarm/lease.js";
 import { startDockerFaultProxy } from "../../helpers/docker-fault-proxy.js";
@@ -74,7 +75,7 @@ t.test("a holder whose renewals fail stops before its lease expires; then it is 
   const name = `${prefix}.fail`;
   const ttlMs = 4000;
   const sent = performance.now();
-  const holder = await acquireLease(viaProxy, { name, owner: "holder", ttlSeconds: ttlMs / 1000 });
+  const holder = await acquireLease(viaProxy, { name, owner: "holder", ttlSeconds: ttlMs / 1000, now: systemClock });
   t.ok(holder, "the holder takes the lease");
   proxy.rules.push({ method: "POST", path: /\/configs\/[^/]+\/update/, fault: "server-error" });
   const busy = setInterval(() => undefined, 100);
@@ -83,13 +84,13 @@ t.test("a holder whose renewals fail stops before its lease expires; then it is 
   t.ok(proxy.hits.length >= 1, `renewals were tried and refused (${proxy.hits.length})`);
   t.match(holder!.signal.reason, { code: "lease-held", message: /could not be renewed|expired/ }, "the signal says why");
   t.ok(stoppedAt < sent + ttlMs, "the holder stopped before its TTL had passed on its own clock");
-  t.equal((await readLease(swarm, { name }))?.owner, "holder", "its lease is still there, unrenewed");
+  t.equal((await readLease(swarm, { name, now: systemClock }))?.owner, "holder", "its lease is still there, unrenewed");
 
-  t.equal(await acquireLease(swarm, { name, owner: "rival", ttlSeconds: 4, takeoverWaitMs: 0 }), null, "a rival is refused at first");
-  const rival = await acquireLease(swarm, { name, owner: "rival", ttlSeconds: 4, takeoverWaitMs: 10_000 });
+  t.equal(await acquireLease(swarm, { name, owner: "rival", ttlSeconds: 4, takeoverWaitMs: 0, now: systemClock }), null, "a rival is refused at first");
+  const rival = await acquireLease(swarm, { name, owner: "rival", ttlSeconds: 4, takeoverWaitMs: 10_000, now: systemClock });
   t.equal(rival?.owner, "rival", "after watching it unchanged for a TTL, the rival takes it over");
   t.equal((await docker("config", "inspect", "--format", `{{index .Spec.Labels "${LEASE_OWNER_LABEL}"}}`, name)).trim(), "rival");
   await rival?.release();
   await holder?.release();
-  t.equal(await readLease(swarm, { name }), null, "released");
+  t.equal(await readLease(swarm, { name, now: systemClock }), null, "released");
 });

@@ -43,7 +43,7 @@ t.test("a busybox service gets its new certificate secret; nothing else in the s
     "--secret", `source=${prefix}.db-password,target=db-password`,
     TEST_IMAGE, "sleep", "3600",
   ]);
-  const firstRollout = await waitForRollout(swarm, { serviceId: id, fromVersion: 0, expectSecretIds: [crt1, key1], deadlineMs: 60_000 });
+  const firstRollout = await waitForRollout(swarm, { now: Date.now, serviceId: id, fromVersion: 0, expectSecretIds: [crt1, key1], deadlineMs: 60_000 });
   t.equal(firstRollout.state, "converged", "service started");
   const cliBefore = await cliInspectService(name);
 
@@ -60,7 +60,7 @@ t.test("a busybox service gets its new certificate secret; nothing else in the s
   t.equal(changed, true);
   t.equal(updatedFromVersion, cliBefore.Version.Index);
   const progress: string[] = [];
-  const r = await waitForRollout(swarm, {
+  const r = await waitForRollout(swarm, { now: Date.now,
     serviceId: id, fromVersion: updatedFromVersion, expectSecretIds: [crt2, key2],
     deadlineMs: rolloutDeadlineMs(before.spec), onProgress: (x) => progress.push(x.state),
   });
@@ -111,7 +111,7 @@ t.test("a new task that cannot start: the rollout reads failed with the task's e
   const name = `${prefix}-bad`;
   const crt1 = await swarm.createSecret({ name: `${prefix}.bad.crt.v1`, data: Buffer.from("1") });
   const id = await createService(name, ["--update-failure-action", "pause", "--secret", `source=${prefix}.bad.crt.v1,target=tls.crt`, TEST_IMAGE, "sleep", "3600"]);
-  t.equal((await waitForRollout(swarm, { serviceId: id, fromVersion: 0, expectSecretIds: [crt1], deadlineMs: 60_000 })).state, "converged");
+  t.equal((await waitForRollout(swarm, { now: Date.now, serviceId: id, fromVersion: 0, expectSecretIds: [crt1], deadlineMs: 60_000 })).state, "converged");
   const crt2 = await swarm.createSecret({ name: `${prefix}.bad.crt.v2`, data: Buffer.from("2") });
   const { before, updatedFromVersion } = await updateServiceWithRetry(swarm, id, (s) => {
     const spec = patchServiceSecrets(s.spec, { replace: [{ secretId: crt2, secretName: `${prefix}.bad.crt.v2`, target: "tls.crt" }] });
@@ -121,7 +121,7 @@ t.test("a new task that cannot start: the rollout reads failed with the task's e
   });
   // As the rollout engine does: a new task must run for the service's monitor window before it counts (under load,
   // Docker may report the doomed task running for a moment before it exits).
-  const r = await waitForRollout(swarm, { serviceId: id, fromVersion: updatedFromVersion, expectSecretIds: [crt2], deadlineMs: rolloutDeadlineMs(before.spec), settleMs: rolloutSettleMs(before.spec) });
+  const r = await waitForRollout(swarm, { now: Date.now, serviceId: id, fromVersion: updatedFromVersion, expectSecretIds: [crt2], deadlineMs: rolloutDeadlineMs(before.spec), settleMs: rolloutSettleMs(before.spec) });
   t.equal(r.state, "failed", r.reason ?? "");
   t.equal(r.timedOut, false);
   t.match(r.reason, /task: non-zero exit \(3\)/);
@@ -137,7 +137,7 @@ t.test("start-first with a host port: detected and rolled out stop-first; a stuc
     "--update-order", "start-first", "--publish", `mode=host,published=${port},target=8080`,
     "--secret", `source=${prefix}.hp.crt.v1,target=tls.crt`, TEST_IMAGE, "httpd", "-f", "-p", "8080",
   ]);
-  t.equal((await waitForRollout(swarm, { serviceId: id, fromVersion: 0, expectSecretIds: [crt1], deadlineMs: 60_000 })).state, "converged");
+  t.equal((await waitForRollout(swarm, { now: Date.now, serviceId: id, fromVersion: 0, expectSecretIds: [crt1], deadlineMs: 60_000 })).state, "converged");
   t.equal(startFirstWithHostPorts((await swarm.inspectService(id)).spec), true, "the trap is detected from the spec");
   const attach = (n: number, secretId: string) => ({ secretId, secretName: `${prefix}.hp.crt.v${n}`, target: "tls.crt" });
 
@@ -146,7 +146,7 @@ t.test("start-first with a host port: detected and rolled out stop-first; a stuc
   const fixed = await updateServiceWithRetry(swarm, id, (s) =>
     startFirstWithHostPorts(s.spec) ? withStopFirstUpdates(patchServiceSecrets(s.spec, { replace: [attach(2, crt2)] })) : null);
   t.equal(fixed.changed, true);
-  const r = await waitForRollout(swarm, { serviceId: id, fromVersion: fixed.updatedFromVersion, expectSecretIds: [crt2], deadlineMs: rolloutDeadlineMs(fixed.before.spec) });
+  const r = await waitForRollout(swarm, { now: Date.now, serviceId: id, fromVersion: fixed.updatedFromVersion, expectSecretIds: [crt2], deadlineMs: rolloutDeadlineMs(fixed.before.spec) });
   t.equal(r.state, "converged", r.reason ?? "");
   t.equal(((await cliInspectService(name)).Spec.UpdateConfig as { Order: string }).Order, "stop-first");
 
@@ -155,11 +155,11 @@ t.test("start-first with a host port: detected and rolled out stop-first; a stuc
   await updateServiceWithRetry(swarm, id, (s) => ({ ...s.spec, UpdateConfig: { ...s.spec.UpdateConfig, Order: "start-first" } }));
   const crt3 = await swarm.createSecret({ name: `${prefix}.hp.crt.v3`, data: Buffer.from("3") });
   const stuck = await updateServiceWithRetry(swarm, id, (s) => patchServiceSecrets(s.spec, { replace: [attach(3, crt3)] }));
-  const pending = await waitForRollout(swarm, { serviceId: id, fromVersion: stuck.updatedFromVersion, expectSecretIds: [crt3], deadlineMs: 4_000 });
+  const pending = await waitForRollout(swarm, { now: Date.now, serviceId: id, fromVersion: stuck.updatedFromVersion, expectSecretIds: [crt3], deadlineMs: 4_000 });
   t.equal(pending.state, "pending");
   t.equal(pending.timedOut, true);
   t.match(pending.reason, /host-mode port already in use/);
   const recovered = await updateServiceWithRetry(swarm, id, (s) => withForcedUpdate(withStopFirstUpdates(s.spec)));
-  const done = await waitForRollout(swarm, { serviceId: id, fromVersion: recovered.updatedFromVersion, expectSecretIds: [crt3], deadlineMs: rolloutDeadlineMs(recovered.before.spec) });
+  const done = await waitForRollout(swarm, { now: Date.now, serviceId: id, fromVersion: recovered.updatedFromVersion, expectSecretIds: [crt3], deadlineMs: rolloutDeadlineMs(recovered.before.spec) });
   t.equal(done.state, "converged", done.reason ?? "");
 });

@@ -11,6 +11,7 @@ import { Writable } from "node:stream";
 import t, { type Test } from "tap";
 import { createMetrics, METRIC_NAMES } from "../../../src/api/metrics.js";
 import { createAuthority, sealAuthority } from "../../../src/ca/index.js";
+import { systemClock } from "../../../src/clock.js";
 import { loadConfig } from "../../../src/config/load-config.js";
 import { checkEnvoyFile } from "../../../src/envoy/index.js";
 import { MtlsError } from "../../../src/errors.js";
@@ -51,9 +52,15 @@ async function world(t: Test, readyCacheMs = 0) {
   const destination = new Writable({ write(c, _e, cb) { log += String(c); cb(); } });
   const logger = createLogger({ level: "info", pretty: false, destination });
   const metrics = createMetrics({ processMetrics: false });
-  const plane = createServingPlane({ store: counted, kekFile, config, logger, metrics, dataDir: data, readyCacheMs });
+  // The plane's clock: the real time, moved on by what a test adds.
+  let movedMs = 0;
+  const now = () => new Date(Date.now() + movedMs);
+  const plane = createServingPlane({ store: counted, kekFile, config, logger, metrics, dataDir: data, readyCacheMs, now });
   const audits = () => log.trim().split("\n").filter((l) => l.includes('"audit":true')).map((l) => JSON.parse(l) as Record<string, unknown>);
-  return { dir, data, plane, metrics, audits, log: () => log, reads: () => reads };
+  const moveClock = (ms: number) => {
+    movedMs += ms;
+  };
+  return { dir, data, plane, metrics, audits, log: () => log, reads: () => reads, moveClock };
 }
 
 function pairMatches(dir: string): boolean {
@@ -159,13 +166,13 @@ t.test("a TTL or key algorithm changed in the config re-issues in embedded mode 
   const plain = join(w.data, "certs", "plain");
   const at = (gen: string) => new X509Certificate(readFileSync(join(plain, gen, "tls.crt")));
   t.equal(readlinkSync(join(plain, "current")), "g1");
-  const same = createServingPlane({ store: openFileStore(w.data), kekFile: join(w.data, "kek"), config: loadConfig({ file: join(w.dir, "config.yaml"), env: {} }), logger: createLogger({ level: "silent", pretty: false }), metrics: createMetrics({ processMetrics: false }), dataDir: w.data });
+  const same = createServingPlane({ store: openFileStore(w.data), kekFile: join(w.data, "kek"), config: loadConfig({ file: join(w.dir, "config.yaml"), env: {} }), logger: createLogger({ level: "silent", pretty: false }), metrics: createMetrics({ processMetrics: false }), dataDir: w.data, now: systemClock });
   t.match(await same.rotate("plain", { dryRun: true }, "token"), [{ action: "skipped", reason: "up-to-date" }], "a restart with the same config plans nothing");
 
   const withSettings = (extra: string) => {
     writeFileSync(join(w.dir, "config.yaml"), CONFIG.replace("dns: [plain.local]", `dns: [plain.local]\n    ${extra}`));
     const config = loadConfig({ file: join(w.dir, "config.yaml"), env: {} });
-    return createServingPlane({ store: openFileStore(w.data), kekFile: join(w.data, "kek"), config, logger: createLogger({ level: "silent", pretty: false }), metrics: createMetrics({ processMetrics: false }), dataDir: w.data });
+    return createServingPlane({ store: openFileStore(w.data), kekFile: join(w.data, "kek"), config, logger: createLogger({ level: "silent", pretty: false }), metrics: createMetrics({ processMetrics: false }), dataDir: w.data, now: systemClock });
   };
   const ttl = withSettings("ttl: 2h");
   t.match(await ttl.rotate("plain", { dryRun: true }, "token"), [{ action: "planned", reason: "settings-changed" }], "the plan says why");
@@ -203,4 +210,18 @@ t.test("after a CA change the trust bundle is re-written beside the certificate,
   writeFileSync(join(plain, "g2", "ca.crt"), "an old bundle\n");
   t.match(await w.plane.rotate("plain", {}, "token"), [{ action: "reattached", reason: "bundle-changed", generationAfter: 2 }]);
   t.equal(readFileSync(join(plain, "ca.crt"), "utf8"), await w.plane.bundlePem(), "ca.crt is the CA's bundle again");
+});
+
+t.test("the serving plane reads time only from its clock: moved to the renewal time (24h leaves, due in their last third), an identity becomes due and is renewed with reason due", async (t) => {
+  const w = await world(t);
+  await w.plane.reconcile({ trigger: "start" });
+  t.match(await w.plane.getService("plain"), { state: "ok", generation: 1 });
+  w.moveClock(12 * 3600_000);
+  t.match(await w.plane.rotate("plain", {}, "token"), [{ action: "skipped", reason: "up-to-date" }], "12h into a 24h lifetime: not yet due");
+  w.moveClock(5 * 3600_000);
+  t.match(await w.plane.getService("plain"), { state: "due", generation: 1 }, "17h in: past the renewal time (16h at the latest)");
+  t.match(await w.plane.rotate("plain", {}, "token"), [{ identity: "plain", action: "rotated", reason: "due", generationBefore: 1, generationAfter: 2 }]);
+  const g2 = new X509Certificate(readFileSync(join(w.data, "certs", "plain", "g2", "tls.crt")));
+  t.ok(Date.parse(g2.validFrom) > Date.now() + 16 * 3600_000, "the new certificate starts at the plane's time, not the real one");
+  t.match(await w.plane.getService("plain"), { state: "ok", generation: 2 });
 });

@@ -1,4 +1,5 @@
 import t from "tap";
+import { systemClock } from "../../../src/clock.js";
 import {
   acquireLease,
   holderDeadline,
@@ -28,9 +29,9 @@ t.test("first acquire wins, second gets null until release; release leaves a fre
   t.same(info && { owner: info.owner, expired: info.expired }, { owner: "a", expired: false });
   await a?.release();
   t.equal(a?.signal.aborted, true, "a released lease's signal is aborted");
-  t.equal(await readLease(swarm, { name: "l1" }), null, "nobody holds it");
+  t.equal(await readLease(swarm, { name: "l1", now: systemClock }), null, "nobody holds it");
   t.equal(swarm.configs.get("l1")?.labels[LEASE_STATE_LABEL], "free", "the config stays, marked free");
-  const b = await acquireLease(swarm, { name: "l1", owner: "b", ttlSeconds: 60, keepAlive: false });
+  const b = await acquireLease(swarm, { name: "l1", owner: "b", ttlSeconds: 60, keepAlive: false, now: systemClock });
   t.equal(b?.owner, "b", "a free lease is taken by compare-and-swap");
   t.equal(b?.id, a?.id, "same config: no remove, no re-create");
   t.notOk(swarm.calls.some((c) => c.startsWith("remove config")), "the lease config is never removed");
@@ -41,7 +42,7 @@ t.test("a lease of a dead holder is taken over only after this process watched i
   // The holder's label says it lives for centuries (its clock is wrong): that does not matter.
   swarm.putConfig("l2", { [LEASE_OWNER_LABEL]: "dead", [LEASE_EXPIRES_LABEL]: FUTURE });
   let mono = 0;
-  const p = { name: "l2", owner: "b", ttlSeconds: 10, keepAlive: false, takeoverWaitMs: 0, monotonicMs: () => mono };
+  const p = { name: "l2", owner: "b", ttlSeconds: 10, keepAlive: false, takeoverWaitMs: 0, monotonicMs: () => mono, now: systemClock };
   t.equal(await acquireLease(swarm, p), null, "first sight: refused at once");
   mono = 9_999;
   t.equal(await acquireLease(swarm, p), null, "unchanged for less than a TTL: refused");
@@ -56,7 +57,7 @@ t.test("a holder that renews is never taken over, whatever the clocks say", asyn
   let mono = 0;
   // The holder's wall clock is far behind: its expiry label has long passed by ours.
   const a = await acquireLease(swarm, { name: "l3", owner: "a", ttlSeconds: 10, keepAlive: false, now: at("2000-01-01T00:00:00Z"), monotonicMs: () => mono });
-  const p = { name: "l3", owner: "b", ttlSeconds: 10, takeoverWaitMs: 0, keepAlive: false, monotonicMs: () => mono };
+  const p = { name: "l3", owner: "b", ttlSeconds: 10, takeoverWaitMs: 0, keepAlive: false, monotonicMs: () => mono, now: systemClock };
   for (let i = 0; i < 5; i++) {
     t.equal(await acquireLease(swarm, p), null, `round ${i}: refused`);
     mono += 3_000;
@@ -68,7 +69,7 @@ t.test("a holder that renews is never taken over, whatever the clocks say", asyn
 
 t.test("renewal is a compare-and-swap: a lease changed by someone else is lost, and the signal aborts", async (t) => {
   const swarm = new MemorySwarm();
-  const a = await acquireLease(swarm, { name: "l4", owner: "a", ttlSeconds: 60, keepAlive: false });
+  const a = await acquireLease(swarm, { name: "l4", owner: "a", ttlSeconds: 60, keepAlive: false, now: systemClock });
   t.equal(await a?.renew(), true);
   const c = swarm.configs.get("l4")!;
   swarm.configs.set("l4", { ...c, labels: { [LEASE_OWNER_LABEL]: "rival", [LEASE_TOKEN_LABEL]: "r" }, version: c.version + 100 });
@@ -83,7 +84,7 @@ t.test("taking over races with a rival: the compare-and-swap lets only one win",
   const swarm = new MemorySwarm();
   swarm.putConfig("l5", { [LEASE_OWNER_LABEL]: "dead", [LEASE_EXPIRES_LABEL]: FUTURE });
   let mono = 0;
-  const p = { name: "l5", owner: "b", ttlSeconds: 1, keepAlive: false, takeoverWaitMs: 0, monotonicMs: () => mono };
+  const p = { name: "l5", owner: "b", ttlSeconds: 1, keepAlive: false, takeoverWaitMs: 0, monotonicMs: () => mono, now: systemClock };
   t.equal(await acquireLease(swarm, p), null, "watching starts");
   mono = 1000;
   // Another process takes it over between our read and our update.
@@ -104,7 +105,7 @@ t.test("a holder whose renewals fail stops before its lease could be taken over"
     const v = mono();
     sentAt.push(v);
     return v;
-  } });
+  }, now: systemClock });
   t.ok(a);
   const acquiredAt = sentAt[0] as number;
   let failures = 0;
@@ -125,7 +126,7 @@ t.test("a holder whose renewal hangs (a manager cut off from the others) still s
   const swarm = new MemorySwarm();
   const mono = () => performance.now();
   let acquiredAt = 0;
-  const a = await acquireLease(swarm, { name: "l7", owner: "a", ttlSeconds: 0.6, monotonicMs: () => (acquiredAt ||= mono()) && mono() });
+  const a = await acquireLease(swarm, { name: "l7", owner: "a", ttlSeconds: 0.6, monotonicMs: () => (acquiredAt ||= mono()) && mono(), now: systemClock });
   t.ok(a);
   let hung = 0;
   // The engine takes the update and never answers (no leader): no error ever reaches the holder.
