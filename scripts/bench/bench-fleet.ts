@@ -5,14 +5,13 @@
  */
 import "reflect-metadata";
 import { randomBytes } from "node:crypto";
-import { setMaxListeners } from "node:events";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Authority } from "../../src/ca/index.js";
 import { createCliContext, type CliContext } from "../../src/cli/context.js";
-import { rotate, type RotationReport } from "../../src/rotation/rollout.js";
-import { withLease } from "../../src/rotation/with-lease.js";
+import type { RotationReport } from "../../src/rotation/rollout.js";
+import { createRotator } from "../../src/rotation/rotator.js";
 import type { ServiceSpec } from "../../src/swarm/docker-types.js";
 import { LABEL } from "../../src/swarm/managed-labels.js";
 import type { Swarm } from "../../src/swarm/swarm.js";
@@ -211,15 +210,9 @@ export async function openFleetBench(p: FleetBenchParams): Promise<FleetBench> {
     async rotateAll({ concurrency, force = false }) {
       const totals = new Map<string, number>();
       const start = Date.now();
-      const lease = { ttlSeconds: ctx.config.seconds.leaseTtl, name: ctx.config.rotation.leaseName, logger: ctx.logger, now: ctx.clock };
-      const report = await withLease(swarm, lease, (leaseSignal) => {
-        const signal = AbortSignal.any([leaseSignal, interrupted.signal]);
-        setMaxListeners(0, signal); // every rollout in flight waits on it
-        return rotate(
-          { swarm, authority, config: ctx.config, logger: ctx.logger, now: ctx.clock, observer: { finished: (o, seconds) => totals.set(o.service, seconds * 1000) } },
-          { services: names, force, concurrency, trigger: "bench", signal },
-        );
-      });
+      // Under the lease, stopping on its signal or on Ctrl-C.
+      const rotator = createRotator({ swarm, config: ctx.config, logger: ctx.logger, now: ctx.clock, stopSignal: interrupted.signal });
+      const report = await rotator.rotate({ authority, observer: { finished: (o, seconds) => totals.set(o.service, seconds * 1000) } }, { services: names, force, concurrency, trigger: "bench" });
       return { report, wallMs: Date.now() - start, totals };
     },
   };

@@ -1,5 +1,5 @@
-import { prune, readPruneScope, type PruneReport, type PruneResult } from "../rotation/prune.js";
-import { withLease } from "../rotation/with-lease.js";
+import { readPruneScope, type PruneReport, type PruneResult } from "../rotation/prune.js";
+import { createRotator } from "../rotation/rotator.js";
 import type { CliContext } from "./context.js";
 import { table } from "./output.js";
 
@@ -32,9 +32,9 @@ export async function runPrune(ctx: CliContext, o: PruneOptions): Promise<PruneR
       if (phase === "done") process.stderr.write(`  ${r.type} ${r.name}: ${r.result}${r.error ? ` (${r.error})` : ""}\n`);
     },
   };
-  if (params.dryRun) return prune(swarm, params);
-  if (!ctx.json) process.stderr.write(`pruning ${describeScope(o)}${params.keepBundle ? " (keeping the trust bundle)" : ""}\n`);
-  return withLease(swarm, { ttlSeconds: ctx.config.seconds.leaseTtl, name: ctx.config.rotation.leaseName, logger: ctx.logger, now: ctx.clock }, (signal) => prune(swarm, { ...params, signal }));
+  const rotator = createRotator({ swarm, config: ctx.config, logger: ctx.logger, now: ctx.clock });
+  if (!params.dryRun && !ctx.json) process.stderr.write(`pruning ${describeScope(o)}${params.keepBundle ? " (keeping the trust bundle)" : ""}\n`);
+  return rotator.prune(params);
 }
 
 function describeScope(o: PruneOptions): string {

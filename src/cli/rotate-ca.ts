@@ -1,7 +1,7 @@
-import { rotateCa, type CaRotationReport, type CaRotationStatus } from "../rotation/ca-rotation.js";
+import type { CaRotationReport, CaRotationStatus } from "../rotation/ca-rotation.js";
 import { CA_ROTATION_PHASES, type CaRotationPhase } from "../rotation/ca-rotation-record.js";
 import { CA_ROTATION_STEPS, type CaRotationStep } from "../rotation/ca-rotation-phase.js";
-import { withLease } from "../rotation/with-lease.js";
+import { createRotator } from "../rotation/rotator.js";
 import { badInput } from "../errors.js";
 import { readKekFile } from "../store/kek-file.js";
 import type { CliContext } from "./context.js";
@@ -49,19 +49,17 @@ export async function runRotateCa(ctx: CliContext, o: RotateCaOptions): Promise<
   const swarm = await ctx.swarm();
   const kek = await readKekFile(ctx.kekFile(store));
   const progress = progressPrinter(ctx.json);
-  const deps = { swarm, store, kek, config: ctx.config, logger: ctx.logger, now: ctx.clock, observer: { progress } };
+  const rotator = createRotator({ swarm, config: ctx.config, logger: ctx.logger, now: ctx.clock });
+  const deps = { store, kek, observer: { progress } };
   const params = { kind: o.root ? ("root" as const) : undefined, oneStep: o.step === true, concurrency, timeoutSeconds, trigger: "cli", ...crashHooks(ctx.env[CRASH_HOOK]) };
-  if (o.dryRun) return rotateCa(deps, { ...params, dryRun: true });
-  return withLease(swarm, { ttlSeconds: ctx.config.seconds.leaseTtl, name: ctx.config.rotation.leaseName, logger: ctx.logger, now: ctx.clock }, (signal) =>
-    rotateCa(deps, {
-      ...params,
-      signal,
-      afterPhase: async (phase) => {
-        if (!ctx.json) process.stderr.write(`phase ${phase} reached\n`);
-        await params.afterPhase?.(phase);
-      },
-    }),
-  );
+  if (o.dryRun) return rotator.rotateCa(deps, { ...params, dryRun: true });
+  return rotator.rotateCa(deps, {
+    ...params,
+    afterPhase: async (phase) => {
+      if (!ctx.json) process.stderr.write(`phase ${phase} reached\n`);
+      await params.afterPhase?.(phase);
+    },
+  });
 }
 
 const short = (fp: string | undefined): string => (fp ? fp.slice(0, 16) : "-");

@@ -1,7 +1,7 @@
 import { badInput } from "../errors.js";
 import { closestMatch } from "../closest-match.js";
-import { rotate, type RotationReport, type ServiceOutcome } from "../rotation/rollout.js";
-import { withLease } from "../rotation/with-lease.js";
+import type { RotationReport, ServiceOutcome } from "../rotation/rollout.js";
+import { createRotator } from "../rotation/rotator.js";
 import type { CliContext } from "./context.js";
 import { parseRolloutOptions, progressPrinter } from "./rollout-options.js";
 import { table } from "./output.js";
@@ -46,11 +46,12 @@ export async function runRotate(ctx: CliContext, services: string[], o: RotateOp
   }
   const { authority } = await ctx.authority();
   const progress = progressPrinter(ctx.json);
-  const deps = { swarm, authority, config: ctx.config, logger: ctx.logger, now: ctx.clock, observer: { progress } };
+  const rotator = createRotator({ swarm, config: ctx.config, logger: ctx.logger, now: ctx.clock });
+  const deps = { authority, observer: { progress } };
   const params = { services: services.length ? services : undefined, force: o.force, concurrency, timeoutSeconds, trigger: "cli", ...crashHook(ctx.env[CRASH_HOOK]) };
-  if (o.dryRun) return rotate(deps, { ...params, dryRun: true });
+  if (o.dryRun) return rotator.rotate(deps, { ...params, dryRun: true });
   if (!ctx.json) process.stderr.write(`rotating ${services.length ? services.join(", ") : "every opted-in service"}${o.force ? " (forced)" : ""}\n`);
-  return withLease(swarm, { ttlSeconds: ctx.config.seconds.leaseTtl, name: ctx.config.rotation.leaseName, logger: ctx.logger, now: ctx.clock }, (signal) => rotate(deps, { ...params, signal }));
+  return rotator.rotate(deps, params);
 }
 
 /** `--server`: the rotation runs inside serve, under its lease and configuration. */

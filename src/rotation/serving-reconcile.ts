@@ -9,7 +9,7 @@ import type { CaSource } from "./ca-source.js";
 import type { ServiceOutcome } from "./rollout.js";
 import type { ServingMode } from "./serving-mode.js";
 import { certificateMetricStates, type CertificateMetricState, type ServiceStatusRow } from "./status-rows.js";
-import { LeaseHeldError } from "./with-lease.js";
+import { LeaseHeldError } from "./rotator.js";
 
 export interface PlaneMetrics {
   certificatesIssued(alg: string): void;

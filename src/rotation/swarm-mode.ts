@@ -2,7 +2,6 @@
  * Swarm mode of `serve`: services opted in by labels, certificates in versioned secrets, rollouts under the lease,
  * and the automatic CA rotation. Gathers through `gatherFleet` (cached briefly for reads), acts through `rotate`.
  */
-import { setMaxListeners } from "node:events";
 import type { Clock } from "../clock.js";
 import type { Config } from "../config/load-config.js";
 import { MtlsError } from "../errors.js";
@@ -10,16 +9,16 @@ import type { Logger } from "../log.js";
 import type { CaStore } from "../store/ca-store.js";
 import { readKekFile } from "../store/kek-file.js";
 import type { Swarm } from "../swarm/swarm.js";
-import { caRotationServices, caRotationStatus, rotateCa } from "./ca-rotation.js";
+import { caRotationServices, caRotationStatus } from "./ca-rotation.js";
 import { intermediateRotationDue } from "./ca-rotation-phase.js";
 import { readCaRotationRecord } from "./ca-rotation-record.js";
 import { gatherFleet } from "./fleet.js";
-import { rotate, type RotationObserver } from "./rollout.js";
+import type { RotationObserver } from "./rollout.js";
 import { backoffPolicy, rolloutBackoffs, type RolloutBackoffs } from "./rollout-backoff.js";
+import { createRotator } from "./rotator.js";
 import { recentValue, type ServingMode } from "./serving-mode.js";
 import { statusRows, type ServiceStatusRow } from "./status-rows.js";
 import type { Fleet } from "./fleet.js";
-import { withLease } from "./with-lease.js";
 
 export interface SwarmModeParams {
   swarm: Swarm;
@@ -35,14 +34,6 @@ export interface SwarmModeParams {
   stopSignal?: AbortSignal;
 }
 
-/** A rollout stops on the lease's signal or on serve's stop signal, whichever comes first. */
-function orStop(signal: AbortSignal, stop: AbortSignal | undefined): AbortSignal {
-  if (!stop) return signal;
-  const both = AbortSignal.any([signal, stop]);
-  setMaxListeners(0, both);
-  return both;
-}
-
 /** Status rows, a service held back after a failed rollout saying until when and why (serve's memory only). */
 function withBackoff(fleet: Fleet, backoff: RolloutBackoffs, config: Config, now: Date): ServiceStatusRow[] {
   return statusRows(fleet, config, now).map((row, i) => {
@@ -55,7 +46,8 @@ function withBackoff(fleet: Fleet, backoff: RolloutBackoffs, config: Config, now
 
 export function swarmMode(p: SwarmModeParams): ServingMode {
   const fleet = recentValue({ ttlMs: p.fleetCacheMs, nowMs: () => p.now().getTime(), load: (a) => gatherFleet(p.swarm, a, p.config, { force: false, now: p.now() }) });
-  const lease = { ttlSeconds: p.config.seconds.leaseTtl, name: p.config.rotation.leaseName, logger: p.logger, now: p.now };
+  // Rollouts and CA rotation steps run under the lease, and stop on its signal or on serve's stop signal.
+  const rotator = createRotator({ swarm: p.swarm, config: p.config, logger: p.logger, now: p.now, ...(p.stopSignal ? { stopSignal: p.stopSignal } : {}) });
   // Failed rollouts wait out a backoff before serve tries them again (see rollout-backoff.ts); kept in memory only.
   const backoff = rolloutBackoffs(backoffPolicy(p.config.seconds));
   const entryOf = async (a: Parameters<typeof fleet.get>[0], identity: string) => (await fleet.get(a)).entries.find((e) => e.identity?.identity === identity);
@@ -65,11 +57,11 @@ export function swarmMode(p: SwarmModeParams): ServingMode {
     unknownIdentity: `no opted-in service has it (label ${p.config.labelPrefix}enable=true)`,
     rows: async (a) => withBackoff(await fleet.get(a), backoff, p.config, p.now()),
     async rotate(a, r) {
-      const deps = { swarm: p.swarm, authority: a, config: p.config, logger: p.logger, observer: p.observer, now: p.now };
       const params = { services: r.services, identities: r.identities, force: r.force, dryRun: r.dryRun, trigger: r.trigger, onlyOptedIn: r.trigger === "event", backoff };
-      if (r.dryRun) return (await rotate(deps, params)).outcomes;
+      const run = rotator.rotate({ authority: a, observer: p.observer }, params);
+      if (r.dryRun) return (await run).outcomes;
       try {
-        return (await withLease(p.swarm, lease, (signal) => rotate(deps, { ...params, signal: orStop(signal, p.stopSignal) }))).outcomes;
+        return (await run).outcomes;
       } finally {
         fleet.forget();
       }
@@ -96,9 +88,9 @@ export function swarmMode(p: SwarmModeParams): ServingMode {
       const inProgress = record !== null && record.phase !== "complete";
       const due = intermediateRotationDue({ notBefore: a.intermediate.cert.notBefore, notAfter: a.intermediate.cert.notAfter, now: p.now(), rotateBefore: p.config.ca.rotateBefore });
       if (!inProgress && !due) return false;
-      const deps = { swarm: p.swarm, store: p.store, kek: await readKekFile(p.kekFile), config: p.config, logger: p.logger, observer: p.observer, now: p.now };
+      const deps = { store: p.store, kek: await readKekFile(p.kekFile), observer: p.observer };
       try {
-        const report = await withLease(p.swarm, lease, (signal) => rotateCa(deps, { oneStep: true, trigger, signal: orStop(signal, p.stopSignal) }));
+        const report = await rotator.rotateCa(deps, { oneStep: true, trigger });
         const done = report.finished[0];
         p.logger.child({ component: "audit" }).info({ trigger, rotation: report.rotation?.id, step: done?.step, phase: done?.phase, next: report.next }, "CA rotation step finished");
         return true;
