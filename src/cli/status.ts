@@ -2,7 +2,8 @@ import { formatDuration } from "../config/duration.js";
 import { caRotationServices, caRotationStatus, type CaRotationStatus } from "../rotation/ca-rotation.js";
 import { readCaRotationRecord } from "../rotation/ca-rotation-record.js";
 import { gatherFleet } from "../rotation/fleet.js";
-import { statusRows, type ServiceStatusRow } from "../rotation/status-rows.js";
+import type { ServiceStatus } from "../rotation/serving-types.js";
+import { statusRows } from "../rotation/status-rows.js";
 import { readLease } from "../swarm/lease.js";
 import { createMetrics } from "../api/metrics.js";
 import { MtlsError } from "../errors.js";
@@ -17,7 +18,8 @@ export interface StatusResult {
   mode: "swarm" | "embedded";
   store: string;
   trustDomain: string;
-  services: ServiceStatusRow[];
+  /** The rows `GET /v1/services` lists, field for field. */
+  services: ServiceStatus[];
   lease: { owner: string; expiresAt: string } | null;
   /** The last or running CA rotation (phase, fingerprints, services done / total); null when none ever ran. */
   caRotation: CaRotationStatus | null;
@@ -60,7 +62,7 @@ async function embeddedStatus(ctx: CliContext, store: CaStore): Promise<StatusRe
     now: ctx.clock,
   });
   const { authority } = await ctx.authority();
-  const services: ServiceStatusRow[] = (await plane.listServices()).map((s) => ({ ...s, generation: s.generation || null, reason: s.reason ?? "" }));
+  const services = await plane.listServices();
   return { mode: "embedded", store: store.location, trustDomain: authority.trustDomain, services, lease: null, caRotation: await plane.caRotation() };
 }
 
@@ -71,15 +73,15 @@ export function showStatus(r: StatusResult): string {
     return [none, ...rotation].join("\n");
   }
   const rows = r.services.map((s) => [
-    s.identity ?? "-",
+    s.identity,
     s.service,
-    s.generation === null ? "-" : `v${s.generation}`,
+    s.generation === 0 ? "-" : `v${s.generation}`,
     s.serial ? s.serial.slice(0, 16) : "-",
     s.notAfter,
     s.secondsLeft === null ? "-" : formatDuration(s.secondsLeft),
     s.nextRotation,
     s.issuer,
-    s.state === "error" ? `error: ${s.reason}` : s.state,
+    s.state === "error" ? `error: ${s.reason ?? ""}` : s.state,
   ]);
   const lines = r.mode === "embedded" ? [`embedded mode: ${r.store}, trust domain ${r.trustDomain}`, ""] : [];
   lines.push(table(["identity", "service", "gen", "serial", "not after", "left", "next rotation", "issuer", "state"], rows));

@@ -7,7 +7,7 @@ import type { Authority } from "../ca/index.js";
 import type { CaRotationStatus } from "./ca-rotation.js";
 import type { ServiceOutcome } from "./rollout.js";
 import type { AllowedIdentity } from "./sign-policy.js";
-import type { ServiceStatusRow } from "./status-rows.js";
+import type { ServiceStatus } from "./serving-types.js";
 
 export interface ModeRotateParams {
   /** Swarm service names or ids (Docker events); default every managed service. */
@@ -23,7 +23,7 @@ export interface ModeRotateParams {
 export interface ServingMode {
   readonly name: "swarm" | "embedded";
   /** Status rows from a recently gathered fleet (no metrics are touched). */
-  rows(a: Authority): Promise<ServiceStatusRow[]>;
+  rows(a: Authority): Promise<ServiceStatus[]>;
   /** One reconcile (or an API rotate): gather → plan → act. Callers serialise non-dry runs. */
   rotate(a: Authority, p: ModeRotateParams): Promise<ServiceOutcome[]>;
   /** What POST /v1/sign may sign for an identity: the names the CA would give it by itself. */

@@ -19,7 +19,6 @@ import { observeFleet, oneAtATime, reconcileOnce, type PlaneMetrics, type Reconc
 import type { RotationObserver, ServiceOutcome } from "./rollout.js";
 import type { ServingMode } from "./serving-mode.js";
 import type { RotateRequest, RotationOutcome, ServiceStatus, SignCsrInput, SignedCsr } from "./serving-types.js";
-import type { ServiceStatusRow } from "./status-rows.js";
 import { swarmMode } from "./swarm-mode.js";
 
 export type { PlaneMetrics, ReconcileResult } from "./serving-reconcile.js";
@@ -67,11 +66,6 @@ export const READY_CACHE_MS = 5000;
 /** How long a gathered fleet serves reads: a burst of status or Envoy requests costs one gather. */
 export const FLEET_CACHE_MS = 2000;
 
-/** A status row as the API shows it. Pure. */
-export function toApiStatus(r: ServiceStatusRow): ServiceStatus {
-  return { ...r, identity: r.identity ?? r.service, generation: r.generation ?? 0, reason: r.reason || undefined };
-}
-
 /** A rotation outcome as the API shows it. Pure. */
 export function toApiOutcome(o: ServiceOutcome): RotationOutcome {
   const action = o.result === "up-to-date" ? "skipped" : o.result === "invalid" ? "failed" : o.result;
@@ -114,7 +108,7 @@ export function createServingPlane(p: PlaneCreateParams): ServingPlane {
   // instead of failing on their own lease (which would drop an event's reconcile until the next schedule).
   const exclusive = oneAtATime();
   const deps = { mode, ca, exclusive, metrics: p.metrics, logger: p.logger, now };
-  const findRow = async (identity: string): Promise<ServiceStatusRow> => {
+  const findRow = async (identity: string): Promise<ServiceStatus> => {
     const row = (await mode.rows(await ca.current())).find((r) => r.identity === identity);
     if (!row) throw notFound(identity);
     return row;
@@ -138,8 +132,8 @@ export function createServingPlane(p: PlaneCreateParams): ServingPlane {
     }),
     bundlePem: async () => bundlePem(await ca.current()),
     caInfo: async () => describeAuthority(await ca.current()),
-    listServices: async () => (await mode.rows(await ca.current())).map(toApiStatus),
-    getService: async (identity) => toApiStatus(await findRow(identity)),
+    listServices: async () => mode.rows(await ca.current()),
+    getService: findRow,
     async rotate(identity, req, actor) {
       const params = { ...(identity === null ? {} : { identities: [identity] }), force: req.force === true, dryRun: req.dryRun === true, trigger: `api:${actor}` };
       const run = async () => mode.rotate(await ca.refresh(), params);

@@ -8,7 +8,8 @@ import type { Logger } from "../log.js";
 import type { CaSource } from "./ca-source.js";
 import type { ServiceOutcome } from "./rollout.js";
 import type { ServingMode } from "./serving-mode.js";
-import { certificateMetricStates, type CertificateMetricState, type ServiceStatusRow } from "./status-rows.js";
+import type { ServiceStatus } from "./serving-types.js";
+import { certificateMetricStates, type CertificateMetricState } from "./status-rows.js";
 import { LeaseHeldError } from "./rotator.js";
 
 export interface PlaneMetrics {
@@ -46,7 +47,7 @@ export function oneAtATime(): <T>(work: () => Promise<T>) => Promise<T> {
  * Sets the certificate series from status rows. Every managed service (or configured identity) is in the rows: one
  * that is not (service removed, opted out) loses its series. Called after a change, never by a status read.
  */
-export function observeRows(metrics: PlaneMetrics, rows: ServiceStatusRow[], now: Date): void {
+export function observeRows(metrics: PlaneMetrics, rows: ServiceStatus[], now: Date): void {
   const states = certificateMetricStates(rows, now);
   for (const s of states) metrics.setCertificate(s.identity, s.state);
   metrics.keepLeafExpiries(states.map((s) => s.identity));

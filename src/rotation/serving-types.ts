@@ -3,11 +3,14 @@
  * Defined here, where they are produced; src/api re-exports them.
  */
 
-/** What `swarm-mtls status` shows for one opted-in service, as JSON. */
+/**
+ * One row of `status` and `GET /v1/services`: what an operator asks of a service's certificate (swarm mode) or of a
+ * configured identity's (embedded mode). `status --json` and the API print it as it is.
+ */
 export interface ServiceStatus {
-  /** Identity name (label `mtls.identity`, default the service name). */
+  /** Identity name (label `mtls.identity`, default the service name); the service name when its labels are invalid. */
   identity: string;
-  /** Swarm service name. */
+  /** Swarm service name (embedded mode: the identity). */
   service: string;
   /** Generation of the attached certificate secrets; 0 when nothing was issued yet. */
   generation: number;
@@ -22,7 +25,7 @@ export interface ServiceStatus {
   /** Fingerprint of the issuing intermediate; null when none. */
   issuer: string | null;
   state: "ok" | "due" | "missing" | "error";
-  /** Why the state is not `ok`. */
+  /** Why the state is not `ok`; absent when there is nothing to say. */
   reason?: string;
   /** The service's last rollout failed: serve does not retry it before this time (ISO 8601) unless forced or changed. */
   retryAt?: string;

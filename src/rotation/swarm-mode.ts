@@ -17,7 +17,8 @@ import type { RotationObserver } from "./rollout.js";
 import { backoffPolicy, rolloutBackoffs, type RolloutBackoffs } from "./rollout-backoff.js";
 import { createRotator } from "./rotator.js";
 import { recentValue, type ServingMode } from "./serving-mode.js";
-import { statusRows, type ServiceStatusRow } from "./status-rows.js";
+import { statusRows } from "./status-rows.js";
+import type { ServiceStatus } from "./serving-types.js";
 import type { Fleet } from "./fleet.js";
 
 export interface SwarmModeParams {
@@ -35,7 +36,7 @@ export interface SwarmModeParams {
 }
 
 /** Status rows, a service held back after a failed rollout saying until when and why (serve's memory only). */
-function withBackoff(fleet: Fleet, backoff: RolloutBackoffs, config: Config, now: Date): ServiceStatusRow[] {
+function withBackoff(fleet: Fleet, backoff: RolloutBackoffs, config: Config, now: Date): ServiceStatus[] {
   return statusRows(fleet, config, now).map((row, i) => {
     const entry = fleet.entries[i];
     const why = entry?.identity && entry.verdict?.action !== "none" ? backoff.heldBack(entry.service, now, false) : null;

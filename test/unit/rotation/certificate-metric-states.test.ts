@@ -1,8 +1,9 @@
 import t from "tap";
-import { certificateMetricStates, type ServiceStatusRow } from "../../../src/rotation/status-rows.js";
+import type { ServiceStatus } from "../../../src/rotation/serving-types.js";
+import { certificateMetricStates } from "../../../src/rotation/status-rows.js";
 
 const NOW = new Date("2030-01-01T00:00:00Z");
-const row = (over: Partial<ServiceStatusRow>): ServiceStatusRow => ({
+const row = (over: Partial<ServiceStatus>): ServiceStatus => ({
   identity: "api",
   service: "stack_api",
   generation: 1,
@@ -12,7 +13,6 @@ const row = (over: Partial<ServiceStatusRow>): ServiceStatusRow => ({
   nextRotation: "2030-01-01T08:00:00.000Z",
   issuer: "ab",
   state: "ok",
-  reason: "",
   ...over,
 });
 
@@ -22,13 +22,13 @@ t.test("Ready is True for a valid attached certificate, due or not", async (t) =
   t.equal(due?.state.ready, "True", "due for renewal is still a valid certificate (cert-manager keeps Ready while renewing)");
 });
 
-t.test("Ready is False when missing or expired, Unknown for invalid labels; rows without identity are left out", async (t) => {
+t.test("Ready is False when missing or expired, Unknown for invalid labels (a service whose labels name no identity: under its service name)", async (t) => {
   const states = certificateMetricStates(
     [
       row({ identity: "missing", state: "missing", notAfter: null, nextRotation: null }),
       row({ identity: "expired", state: "due", notAfter: "2029-12-31T23:59:59.000Z" }),
       row({ identity: "bad", state: "error", notAfter: null, nextRotation: null }),
-      row({ identity: null, state: "error" }),
+      row({ identity: "stack_broken", service: "stack_broken", generation: 0, serial: null, notAfter: null, nextRotation: null, issuer: null, state: "error", reason: "label mtls.key-alg: unknown" }),
     ],
     NOW,
   );
@@ -38,6 +38,7 @@ t.test("Ready is False when missing or expired, Unknown for invalid labels; rows
       ["missing", "False", true],
       ["expired", "False", false],
       ["bad", "Unknown", true],
+      ["stack_broken", "Unknown", true],
     ],
   );
 });
