@@ -65,12 +65,92 @@ export function issuerFingerprint(a: Authority): string {
   return sha256Hex(new Uint8Array(a.intermediate.cert.rawData));
 }
 
+/** What a service's identity defaults to when its labels leave something out: the config within the CA's limits. */
+type IdentityDefaults = Parameters<typeof readServiceIdentity>[1];
+
+/** The services a gather looks at: the named ones (unknown names reported as missing), or every opted-in one. Pure. */
+export function selectServices(all: ServiceRecord[], p: Pick<FleetGatherParams, "services" | "onlyOptedIn">, prefix: string): { selected: ServiceRecord[]; missing: FleetEntry[] } {
+  if (!p.services || p.services.length === 0) return { selected: all.filter((s) => isOptedIn(s.labels, prefix)), missing: [] };
+  const selected: ServiceRecord[] = [];
+  const missing: FleetEntry[] = [];
+  for (const want of p.services) {
+    const found = all.find((s) => s.name === want || s.id === want || (want.length >= 6 && s.id.startsWith(want)));
+    if (found && p.onlyOptedIn && !isOptedIn(found.labels, prefix)) continue;
+    if (found) selected.push(found);
+    else if (!p.onlyOptedIn) missing.push({ service: { id: "", name: want } as ServiceRecord, error: `no service named '${want}'`, generations: [] });
+  }
+  return { selected, missing };
+}
+
+function identityDefaults(config: Config, authority: Authority): IdentityDefaults {
+  return {
+    prefix: config.labelPrefix,
+    trustDomain: authority.trustDomain,
+    ttlSeconds: Math.min(config.seconds.leafTtl, authority.maxLeafTtlSeconds),
+    maxTtlSeconds: authority.maxLeafTtlSeconds,
+    bootstrapTtlSeconds: config.seconds.sdsBootstrapTtl,
+    dnsSuffixes: config.leaf.dnsSuffixes,
+    keyAlgorithm: (config.leaf.keyAlgorithm || authority.defaultKeyAlgorithm) as ServiceIdentity["keyAlgorithm"],
+  };
+}
+
+/** One selected service read from its labels: its identity and Envoy bootstrap, or why its labels are refused. */
+function readEntry(service: ServiceRecord, defaults: IdentityDefaults, config: Config, trustDomain: string): FleetEntry {
+  const prefix = config.labelPrefix;
+  if (!isOptedIn(service.labels, prefix)) return { service, error: `not opted in (add the label ${prefix}enable=true)`, generations: [] };
+  try {
+    const identity = readServiceIdentity(service, defaults);
+    const sds = identity.sds && service.labels[`${prefix}envoy`]?.trim() === "true" ? envoySdsSettings(config, trustDomain, prefix) : undefined;
+    const envoy = envoyWanted(service, identity, prefix, trustDomain, sds);
+    return { service, identity, generations: [], ...(envoy ? { envoy } : {}) };
+  } catch (e) {
+    if (isMtlsError(e, "bad-input")) return { service, error: e.message, generations: [] };
+    throw e;
+  }
+}
+
+/**
+ * Two services claiming one identity or one SPIFFE ID: all of them are refused, each naming the others. A service
+ * outside the selection still counts. Changes `entries` in place.
+ */
+function refuseConflictingClaims(entries: FleetEntry[], all: ServiceRecord[], selected: ServiceRecord[], defaults: IdentityDefaults): void {
+  const claims: IdentityClaim[] = [];
+  for (const e of entries) if (e.identity) claims.push({ serviceName: e.service.name, identity: e.identity.identity, spiffeId: e.identity.spiffeId });
+  for (const s of all) {
+    if (selected.includes(s) || !isOptedIn(s.labels, defaults.prefix)) continue;
+    try {
+      const { identity, spiffeId } = readServiceIdentity(s, defaults);
+      claims.push({ serviceName: s.name, identity, spiffeId });
+    } catch {
+      /* its own problem, reported when it is selected */
+    }
+  }
+  const conflicts = identityClaimConflicts(claims, defaults.prefix);
+  for (const e of entries) {
+    const reason = e.identity ? conflicts.get(e.service.name) : undefined;
+    if (reason === undefined) continue;
+    delete e.identity;
+    e.error = reason;
+  }
+}
+
+/** Each entry with an identity: its generations, what it mounts, and the planner's verdict. Changes `entries` in place. */
+function planEntries(entries: FleetEntry[], found: { secrets: Fleet["secrets"]; bundleSecret: SecretRecord | null; envoyConfigs: Map<string, ConfigRecord> }, planParams: PlanParams): void {
+  for (const e of entries) {
+    if (!e.identity) continue;
+    e.generations = generationsOf(found.secrets.byIdentity.get(e.identity.identity));
+    e.attached = readAttached(e.service.secretRefs, e.identity, found.secrets.byId);
+    const bundleCurrent = found.bundleSecret !== null && e.attached.bundleSecretId === found.bundleSecret.id;
+    const input = { profile: e.identity.profile, attached: e.attached.generation, bundleCurrent, refsExact: e.attached.exact, envoyCurrent: envoyCurrent(e, found.envoyConfigs), generations: e.generations, sds: e.identity.sds };
+    e.verdict = planService(input, planParams);
+  }
+}
+
 /**
  * Gathers every opted-in service, its identity from labels, what it has mounted and which generations exist, and
  * plans each (pure planner). Reads only. An invalid service gets `error`; the others go on.
  */
 export async function gatherFleet(swarm: Swarm, authority: Authority, config: Config, p: FleetGatherParams): Promise<Fleet> {
-  const prefix = config.labelPrefix;
   const [allServices, secretList, configList] = await Promise.all([
     swarm.listServices(),
     swarm.listSecrets({ label: [`${LABEL.managed}=true`] }),
@@ -82,95 +162,16 @@ export async function gatherFleet(swarm: Swarm, authority: Authority, config: Co
   const fingerprint = sha256Hex(pem);
   const bundleSecret = secrets.bundles.find((s) => s.labels[LABEL.fingerprint] === fingerprint) ?? null;
 
-  let selected: ServiceRecord[];
-  const missing: FleetEntry[] = [];
-  if (p.services && p.services.length > 0) {
-    selected = [];
-    for (const want of p.services) {
-      const found = allServices.find((s) => s.name === want || s.id === want || (want.length >= 6 && s.id.startsWith(want)));
-      if (found && p.onlyOptedIn && !isOptedIn(found.labels, prefix)) continue;
-      if (found) selected.push(found);
-      else if (!p.onlyOptedIn) missing.push({ service: { id: "", name: want } as ServiceRecord, error: `no service named '${want}'`, generations: [] });
-    }
-  } else {
-    selected = allServices.filter((s) => isOptedIn(s.labels, prefix));
-  }
-
-  const defaults = {
-    prefix,
-    trustDomain: authority.trustDomain,
-    ttlSeconds: Math.min(config.seconds.leafTtl, authority.maxLeafTtlSeconds),
-    maxTtlSeconds: authority.maxLeafTtlSeconds,
-    bootstrapTtlSeconds: config.seconds.sdsBootstrapTtl,
-    dnsSuffixes: config.leaf.dnsSuffixes,
-    keyAlgorithm: (config.leaf.keyAlgorithm || authority.defaultKeyAlgorithm) as ServiceIdentity["keyAlgorithm"],
-  };
-  const entries: FleetEntry[] = selected.map((service) => {
-    if (!isOptedIn(service.labels, prefix)) {
-      return { service, error: `not opted in (add the label ${prefix}enable=true)`, generations: [] };
-    }
-    try {
-      const identity = readServiceIdentity(service, defaults);
-      const envoy = envoyWanted(service, identity, prefix, authority.trustDomain, identity.sds && service.labels[`${prefix}envoy`]?.trim() === "true" ? envoySdsSettings(config, authority.trustDomain, prefix) : undefined);
-      return { service, identity, generations: [], ...(envoy ? { envoy } : {}) };
-    } catch (e) {
-      if (isMtlsError(e, "bad-input")) return { service, error: e.message, generations: [] };
-      throw e;
-    }
-  });
-
-  // Two services claiming one identity or one SPIFFE ID: refuse all of them, naming the others. A service outside
-  // the selection still counts.
-  const claims: IdentityClaim[] = [];
-  for (const e of entries) if (e.identity) claims.push({ serviceName: e.service.name, identity: e.identity.identity, spiffeId: e.identity.spiffeId });
-  for (const s of allServices) {
-    if (selected.includes(s) || !isOptedIn(s.labels, prefix)) continue;
-    try {
-      const { identity, spiffeId } = readServiceIdentity(s, defaults);
-      claims.push({ serviceName: s.name, identity, spiffeId });
-    } catch {
-      /* its own problem, reported when it is selected */
-    }
-  }
-  const conflicts = identityClaimConflicts(claims, prefix);
-  for (const e of entries) {
-    const reason = e.identity ? conflicts.get(e.service.name) : undefined;
-    if (reason === undefined) continue;
-    delete e.identity;
-    e.error = reason;
-  }
-
+  const { selected, missing } = selectServices(allServices, p, config.labelPrefix);
+  const defaults = identityDefaults(config, authority);
+  let entries = selected.map((service) => readEntry(service, defaults, config, authority.trustDomain));
+  refuseConflictingClaims(entries, allServices, selected, defaults);
   if (p.identities) {
     const wanted = new Set(p.identities);
-    entries.splice(0, entries.length, ...entries.filter((e) => e.identity !== undefined && wanted.has(e.identity.identity)));
+    entries = entries.filter((e) => e.identity !== undefined && wanted.has(e.identity.identity));
   }
-
-  const planParams: PlanParams = {
-    now: p.now,
-    force: p.force,
-    issuer: issuerFingerprint(authority),
-    renewBefore: config.leaf.renewBefore,
-    jitter: config.leaf.jitter,
-    lastingIssuers: lastingIssuers(authority, p.now),
-  };
-  for (const e of entries) {
-    if (!e.identity) continue;
-    e.generations = generationsOf(secrets.byIdentity.get(e.identity.identity));
-    e.attached = readAttached(e.service.secretRefs, e.identity, secrets.byId);
-    const bundleCurrent = bundleSecret !== null && e.attached.bundleSecretId === bundleSecret.id;
-    e.verdict = planService(
-      {
-        profile: e.identity.profile,
-        attached: e.attached.generation,
-        bundleCurrent,
-        refsExact: e.attached.exact,
-        envoyCurrent: envoyCurrent(e, envoyConfigs),
-        generations: e.generations,
-        sds: e.identity.sds,
-      },
-      planParams,
-    );
-  }
+  const planParams: PlanParams = { now: p.now, force: p.force, issuer: issuerFingerprint(authority), renewBefore: config.leaf.renewBefore, jitter: config.leaf.jitter, lastingIssuers: lastingIssuers(authority, p.now) };
+  planEntries(entries, { secrets, bundleSecret, envoyConfigs }, planParams);
   return { entries: [...missing, ...entries], bundle: { pem, fingerprint, secret: bundleSecret }, secrets, allServices, envoyConfigs, lastingIssuers: planParams.lastingIssuers as ReadonlySet<string> };
 }
 

@@ -105,16 +105,11 @@ export function checkStackNamespace(serviceName: string, stack: string | null): 
   );
 }
 
-/**
- * Reads one service's labels into what it wants. Pure. Throws MtlsError("bad-input") naming the label and the
- * value of the first problem; the caller reports it for this service and goes on with the others.
- */
-export function readServiceIdentity(
-  service: { id: string; name: string; labels: Record<string, string> },
-  d: IdentityDefaults,
-): ServiceIdentity {
-  const p = d.prefix;
-  const labels = service.labels;
+/** Reads the service's `<prefix><name>` label, trimmed; undefined when it is not set. */
+type LabelGetter = (name: string) => string | undefined;
+
+/** A label under the prefix that swarm-mtls does not know is refused, with a "did you mean". */
+function refuseUnknownLabels(labels: Record<string, string>, p: string): void {
   for (const key of Object.keys(labels)) {
     if (!key.startsWith(p)) continue;
     const name = key.slice(p.length);
@@ -122,17 +117,10 @@ export function readServiceIdentity(
     const guess = closestMatch(name, KNOWN);
     throw badInput(`unknown label ${key}${guess ? ` (did you mean ${p}${guess}?)` : ""}`);
   }
-  const get = (name: string): string | undefined => {
-    const v = labels[`${p}${name}`];
-    return v === undefined ? undefined : v.trim();
-  };
-  const stack = labels[STACK_LABEL]?.trim() || null;
-  const serviceName = service.name;
-  checkStackNamespace(serviceName, stack);
-  const short = stack ? serviceName.slice(stack.length + 1) : serviceName;
+}
 
-  const identity = fromLabel(`${p}identity`, () => validateIdentity(get("identity") || serviceName.toLowerCase()));
-
+/** The DNS names: the service's own names that are host names (`tasks.` ones too), then `<prefix>dns` within the DNS-name policy. */
+function readDnsNames(serviceName: string, short: string, get: LabelGetter, p: string, d: IdentityDefaults): string[] {
   // Default names: only those that are valid host names (Docker allows '_' in service names, DNS SANs don't).
   const defaults = [serviceName, `tasks.${serviceName}`, short, `tasks.${short}`].map((n) => n.toLowerCase());
   const dnsNames: string[] = [];
@@ -150,7 +138,11 @@ export function readServiceIdentity(
   checkLabelDnsNames(`${p}dns`, labelled, { trustDomain: d.trustDomain, suffixes: d.dnsSuffixes ?? [] }, dnsNames);
   for (const v of labelled) if (!dnsNames.includes(v)) dnsNames.push(v);
   if (dnsNames.length > 100) throw badInput(`label ${p}dns: at most 100 names`);
+  return dnsNames;
+}
 
+/** `<prefix>sds` and `<prefix>ttl`: an SDS service's (bootstrap) certificate defaults to sds.bootstrapTtl. */
+function readLifetime(get: LabelGetter, p: string, d: IdentityDefaults): { sds: boolean; ttlSeconds: number } {
   const sdsText = (get("sds") ?? "false").toLowerCase();
   if (sdsText !== "true" && sdsText !== "false") throw badInput(`label ${p}sds: '${printable(sdsText)}' must be true or false`);
   const sds = sdsText === "true";
@@ -161,9 +153,11 @@ export function readServiceIdentity(
     throw badInput(`label ${p}ttl: '${printable(ttlText)}' is over the CA maximum of ${formatDuration(d.maxTtlSeconds)}`);
   }
   checkMinLeafTtl(ttlSeconds, `label ${p}ttl`, ttlText);
-  const algText = get("key-alg");
-  const keyAlgorithm = algText === undefined ? d.keyAlgorithm : fromLabel(`${p}key-alg`, () => parseKeyAlgorithm(algText));
+  return { sds, ttlSeconds };
+}
 
+/** The file names the certificate, key and bundle are mounted at (`<prefix>target.*`): three plain, different names. */
+function readTargets(get: LabelGetter, p: string): ServiceIdentity["targets"] {
   const target = (kind: "cert" | "key" | "ca", dflt: string): string => {
     const v = get(`target.${kind}`) ?? dflt;
     if (!TARGET_RE.test(v) || v === "." || v === "..") {
@@ -173,16 +167,49 @@ export function readServiceIdentity(
   };
   const targets = { cert: target("cert", "tls.crt"), key: target("key", "tls.key"), ca: target("ca", "ca.crt") };
   if (new Set(Object.values(targets)).size !== 3) throw badInput(`labels ${p}target.*: cert, key and ca need three different file names`);
+  return targets;
+}
 
-  const id = (name: "uid" | "gid"): string => {
-    const v = get(name) ?? "0";
-    if (!/^\d{1,10}$/.test(v) || Number(v) > 4294967294) throw badInput(`label ${p}${name}: '${printable(v)}' is not a numeric ${name}`);
-    return String(Number(v));
-  };
+/** The key file's mode (`<prefix>mode`, octal): never readable by every user. */
+function readKeyMode(get: LabelGetter, p: string): number {
   const modeText = get("mode") ?? "0400";
   if (!/^0?[0-7]{3}$/.test(modeText)) throw badInput(`label ${p}mode: '${printable(modeText)}' is not an octal file mode like 0400`);
   const mode = parseInt(modeText, 8);
   if (mode & 0o007) throw badInput(`label ${p}mode: '${modeText}' would make the private key readable by every user`);
+  return mode;
+}
+
+/** The key file's owner or group (`<prefix>uid`, `<prefix>gid`), numeric. */
+function readNumericId(get: LabelGetter, p: string, name: "uid" | "gid"): string {
+  const v = get(name) ?? "0";
+  if (!/^\d{1,10}$/.test(v) || Number(v) > 4294967294) throw badInput(`label ${p}${name}: '${printable(v)}' is not a numeric ${name}`);
+  return String(Number(v));
+}
+
+/**
+ * Reads one service's labels into what it wants. Pure. Throws MtlsError("bad-input") naming the label and the
+ * value of the first problem; the caller reports it for this service and goes on with the others.
+ */
+export function readServiceIdentity(
+  service: { id: string; name: string; labels: Record<string, string> },
+  d: IdentityDefaults,
+): ServiceIdentity {
+  const p = d.prefix;
+  const labels = service.labels;
+  refuseUnknownLabels(labels, p);
+  const get: LabelGetter = (name) => labels[`${p}${name}`]?.trim();
+  const stack = labels[STACK_LABEL]?.trim() || null;
+  const serviceName = service.name;
+  checkStackNamespace(serviceName, stack);
+  const short = stack ? serviceName.slice(stack.length + 1) : serviceName;
+
+  const identity = fromLabel(`${p}identity`, () => validateIdentity(get("identity") || serviceName.toLowerCase()));
+  const dnsNames = readDnsNames(serviceName, short, get, p, d);
+  const { sds, ttlSeconds } = readLifetime(get, p, d);
+  const algText = get("key-alg");
+  const keyAlgorithm = algText === undefined ? d.keyAlgorithm : fromLabel(`${p}key-alg`, () => parseKeyAlgorithm(algText));
+  const targets = readTargets(get, p);
+  const mode = readKeyMode(get, p);
 
   const spiffeId = fromLabel(`${p}identity`, () =>
     spiffeIdFor({ trustDomain: d.trustDomain, stack: stack ?? undefined, service: stack ? serviceName : undefined, identity }),
@@ -190,21 +217,9 @@ export function readServiceIdentity(
   const allow = list(get("allow")).map((a) => fromLabel(`${p}allow`, () => peerSpiffeId(a, { trustDomain: d.trustDomain, stack })));
 
   const profile = settingsProfile({ identity, dnsNames, spiffeId, ttlSeconds, keyAlgorithm });
-  return {
-    serviceId: service.id,
-    serviceName,
-    stack,
-    identity,
-    dnsNames,
-    spiffeId,
-    ttlSeconds,
-    keyAlgorithm,
-    targets,
-    keyFile: { uid: id("uid"), gid: id("gid"), mode },
-    allow,
-    sds,
-    profile,
-  };
+  // uid and gid are read last, as they always were: with several bad labels, the first reported stays the same.
+  const keyFile = { uid: readNumericId(get, p, "uid"), gid: readNumericId(get, p, "gid"), mode };
+  return { serviceId: service.id, serviceName, stack, identity, dnsNames, spiffeId, ttlSeconds, keyAlgorithm, targets, keyFile, allow, sds, profile };
 }
 
 /**
