@@ -2,6 +2,7 @@ import { Writable } from "node:stream";
 import t from "tap";
 import { auditExitCode, nextScheduledCheck, printAudit, readAuditFormat, runAudit, showAudit, type AuditReport } from "../../../src/cli/audit.js";
 import type { CliContext } from "../../../src/cli/context.js";
+import { systemClock } from "../../../src/clock.js";
 import type { Swarm } from "../../../src/swarm/swarm.js";
 import { capturedInventory } from "../../fixtures/audit/load-audit-fixture.js";
 
@@ -18,6 +19,7 @@ function context(env: Record<string, string> = {}): CliContext {
     swarm: async () => swarm as Swarm,
     env,
     json: false,
+    clock: systemClock,
     config: { labelPrefix: "audfx.", schedule: { cron: "*/5 * * * *", maintenanceWindow: "" } },
   } as unknown as CliContext;
 }
