@@ -12,7 +12,7 @@ t.teardown(() => w.cleanup());
 
 t.test("rotate <svc>: the running task mounts tls.crt, tls.key and ca.crt as the labels ask", async (t) => {
   const svc = w.name("api");
-  await w.createService(svc, { args: [...w.label("dns", "extra.example"), ...w.label("uid", "101"), ...w.label("mode", "0440")] });
+  await w.createService(svc, { args: [...w.label("dns", "extra.test.swarm"), ...w.label("uid", "101"), ...w.label("mode", "0440")] });
 
   const r = await w.cliJson<RotateJson>(["rotate", svc]);
   t.equal(r.code, 0, `rotate exits 0 (${r.stderr})`);
@@ -59,7 +59,7 @@ t.test("rotate <svc>: the running task mounts tls.crt, tls.key and ca.crt as the
   t.match(verify, /tls\.crt: OK/, "openssl verify -x509_strict -purpose sslserver: OK against the mounted bundle");
 
   const sans = (leaf.subjectAltName ?? "").split(", ").sort();
-  t.same(sans, [`DNS:${svc}`, "DNS:extra.example", `DNS:tasks.${svc}`, `URI:spiffe://test.swarm/id/${svc}`].sort(), "DNS names and SPIFFE ID");
+  t.same(sans, [`DNS:${svc}`, "DNS:extra.test.swarm", `DNS:tasks.${svc}`, `URI:spiffe://test.swarm/id/${svc}`].sort(), "DNS names and SPIFFE ID");
 
   const ls = (await docker("exec", container, "ls", "-ln", "/run/secrets/tls.key")).trim().split(/\s+/);
   t.equal(ls[0], "-r--r-----", "ls -ln: key mode 0440");
