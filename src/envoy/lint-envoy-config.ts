@@ -76,75 +76,78 @@ export interface EnvoyLintResult {
   warnings: EnvoyFinding[];
 }
 
-export function lintEnvoyConfig(config: unknown, visited: readonly VisitedMessage[]): EnvoyLintResult {
-  const errors: EnvoyFinding[] = [];
-  const warnings: EnvoyFinding[] = [];
-  const error = (path: string, message: string) => errors.push({ path, message });
-  const warn = (path: string, message: string) => warnings.push({ path, message });
-  const of = (type: string) => visited.filter((m) => m.type === type);
-  // Only extension configs the schema walk resolved are linted (an unknown @type is already an error).
-  const resolved = new Set<unknown>(visited.map((m) => m.value));
-  const knownTypeOf = (typedConfig: unknown) => (resolved.has(typedConfig) ? typeOfAny(typedConfig) : undefined);
+/** What every check reads and where it reports: the visited messages by type, the config, error and warn. */
+interface LintScope {
+  config: unknown;
+  of(type: string): VisitedMessage[];
+  /** The type of an extension config the schema walk resolved; undefined for any other (already an error). */
+  knownTypeOf(typedConfig: unknown): string | undefined;
+  error(path: string, message: string): void;
+  warn(path: string, message: string): void;
+}
 
-  // --- clusters: defined once, every reference resolves -----------------------------------------
+/** Clusters are defined once, and every reference to one resolves (unless clusters come from CDS). */
+function lintClusterReferences(s: LintScope): void {
   const defined = new Map<string, string>();
-  for (const c of of(T.cluster)) {
+  for (const c of s.of(T.cluster)) {
     const name = str(get(c.value, "name"));
     if (name === undefined || !/^(static_resources|staticResources)\.clusters\[/.test(c.path)) continue;
-    if (defined.has(name)) error(`${c.path}.name`, `cluster "${name}" is defined twice (also at ${defined.get(name)})`);
+    if (defined.has(name)) s.error(`${c.path}.name`, `cluster "${name}" is defined twice (also at ${defined.get(name)})`);
     else defined.set(name, c.path);
   }
-  const dynamicClusters = get(get(config, "dynamic_resources"), "cds_config") !== undefined;
+  if (get(get(s.config, "dynamic_resources"), "cds_config") !== undefined) return;
   const refs: Array<{ path: string; name: string }> = [];
   const ref = (m: VisitedMessage, field: string) => {
     const v = get(m.value, field);
     if (typeof v === "string") refs.push({ path: `${m.path}.${keyOf(m.value, field)}`, name: v });
     else arr(v).forEach((x, i) => typeof x === "string" && refs.push({ path: `${m.path}.${keyOf(m.value, field)}[${i}]`, name: x }));
   };
-  for (const m of of(T.tcpProxy)) ref(m, "cluster");
-  for (const m of of(T.tcpWeighted)) ref(m, "name");
-  for (const m of of(T.routeAction)) ref(m, "cluster");
-  for (const m of of(T.routeWeighted)) ref(m, "name");
-  for (const m of of(T.mirror)) ref(m, "cluster");
-  for (const m of of(T.envoyGrpc)) ref(m, "cluster_name");
-  for (const m of of(T.httpUri)) ref(m, "cluster");
-  for (const m of of(T.apiConfigSource)) ref(m, "cluster_names");
-  if (!dynamicClusters) {
-    for (const r of refs) {
-      if (defined.has(r.name)) continue;
-      const hint = closestMatch(r.name, defined.keys());
-      error(r.path, `cluster "${r.name}" is not defined in static_resources.clusters${hint ? `; did you mean "${hint}"?` : ""}`);
-    }
+  for (const m of s.of(T.tcpProxy)) ref(m, "cluster");
+  for (const m of s.of(T.tcpWeighted)) ref(m, "name");
+  for (const m of s.of(T.routeAction)) ref(m, "cluster");
+  for (const m of s.of(T.routeWeighted)) ref(m, "name");
+  for (const m of s.of(T.mirror)) ref(m, "cluster");
+  for (const m of s.of(T.envoyGrpc)) ref(m, "cluster_name");
+  for (const m of s.of(T.httpUri)) ref(m, "cluster");
+  for (const m of s.of(T.apiConfigSource)) ref(m, "cluster_names");
+  for (const r of refs) {
+    if (defined.has(r.name)) continue;
+    const hint = closestMatch(r.name, defined.keys());
+    s.error(r.path, `cluster "${r.name}" is not defined in static_resources.clusters${hint ? `; did you mean "${hint}"?` : ""}`);
   }
+}
 
-  // --- addresses: listeners and admin bind IP literals; admin stays on loopback -----------------
-  const admin = get(config, "admin");
-  const adminSocket = get(get(admin, "address"), "socket_address");
+/** Listeners and admin bind IP literals, no address:port twice, admin stays on loopback and off listener ports. */
+function lintAddresses(s: LintScope): void {
+  const adminSocket = get(get(get(s.config, "admin"), "address"), "socket_address");
   const adminAddress = str(get(adminSocket, "address"));
   if (adminAddress !== undefined) {
     const path = "admin.address.socket_address.address";
-    if (isIP(adminAddress) === 0) error(path, `"${adminAddress}" is not an IP address (Envoy binds IP literals only)`);
-    else if (!isLoopback(adminAddress)) warn(path, `admin listens on ${adminAddress}: anyone who reaches it can reconfigure or stop Envoy; bind it to 127.0.0.1`);
+    if (isIP(adminAddress) === 0) s.error(path, `"${adminAddress}" is not an IP address (Envoy binds IP literals only)`);
+    else if (!isLoopback(adminAddress)) s.warn(path, `admin listens on ${adminAddress}: anyone who reaches it can reconfigure or stop Envoy; bind it to 127.0.0.1`);
   }
   const bound = new Map<string, string>();
-  for (const l of of(T.listener)) {
+  for (const l of s.of(T.listener)) {
     const sock = get(get(l.value, "address"), "socket_address");
     const address = str(get(sock, "address"));
     if (address === undefined) continue;
     const path = `${l.path}.address.socket_address`;
-    if (isIP(address) === 0) error(`${path}.address`, `"${address}" is not an IP address (listeners bind IP literals only)`);
+    if (isIP(address) === 0) s.error(`${path}.address`, `"${address}" is not an IP address (listeners bind IP literals only)`);
     const port = get(sock, "port_value");
     const protocol = str(get(sock, "protocol")) ?? "TCP";
     const key = `${protocol}/${address}:${String(port)}`;
-    if (port !== undefined && Number(port) !== 0) {
-      if (bound.has(key)) error(path, `${address}:${String(port)} is already bound by ${bound.get(key)}`);
-      else bound.set(key, l.path);
-      if (adminAddress !== undefined && Number(get(adminSocket, "port_value")) === Number(port) && (address === adminAddress || address === "0.0.0.0")) {
-        error(path, `port ${String(port)} is also the admin port`);
-      }
+    if (port === undefined || Number(port) === 0) continue;
+    if (bound.has(key)) s.error(path, `${address}:${String(port)} is already bound by ${bound.get(key)}`);
+    else bound.set(key, l.path);
+    if (adminAddress !== undefined && Number(get(adminSocket, "port_value")) === Number(port) && (address === adminAddress || address === "0.0.0.0")) {
+      s.error(path, `port ${String(port)} is also the admin port`);
     }
   }
-  for (const c of of(T.cluster)) {
+}
+
+/** A STATIC cluster's endpoints are IP literals: it cannot resolve names. */
+function lintStaticEndpoints(s: LintScope): void {
+  for (const c of s.of(T.cluster)) {
     const type = str(get(c.value, "type")) ?? "STATIC";
     if (type !== "STATIC") continue;
     const endpoints = arr(get(get(c.value, "load_assignment"), "endpoints"));
@@ -152,79 +155,100 @@ export function lintEnvoyConfig(config: unknown, visited: readonly VisitedMessag
       arr(get(e, "lb_endpoints")).forEach((lb, j) => {
         const a = str(get(get(get(get(lb, "endpoint"), "address"), "socket_address"), "address"));
         if (a !== undefined && isIP(a) === 0) {
-          error(`${c.path}.load_assignment.endpoints[${i}].lb_endpoints[${j}]`, `"${a}" is not an IP address: a STATIC cluster cannot resolve names (use STRICT_DNS)`);
+          s.error(`${c.path}.load_assignment.endpoints[${i}].lb_endpoints[${j}]`, `"${a}" is not an IP address: a STATIC cluster cannot resolve names (use STRICT_DNS)`);
         }
       }),
     );
   }
+}
 
-  // --- network filter chains end in exactly one terminal filter ---------------------------------
-  const chains = [...of(T.filterChain)];
-  for (const chain of chains) {
+/** Network filter chains end in exactly one terminal filter. */
+function lintNetworkFilterChains(s: LintScope): void {
+  for (const chain of s.of(T.filterChain)) {
     const filtersKey = keyOf(chain.value, "filters");
     const filters = arr(get(chain.value, "filters"));
     filters.forEach((f, i) => {
-      const type = knownTypeOf(get(f, "typed_config"));
+      const type = s.knownTypeOf(get(f, "typed_config"));
       if (type === undefined) return;
       const terminal = TERMINAL_NETWORK_FILTERS.has(type) && !NON_TERMINAL_EXCEPTIONS.has(type);
       const last = i === filters.length - 1;
-      if (terminal && !last) error(`${chain.path}.${filtersKey}[${i}]`, `${type} is a terminal filter and must be the last in the chain`);
-      if (!terminal && last) error(`${chain.path}.${filtersKey}[${i}]`, `the last network filter must be terminal (tcp_proxy, http_connection_manager, ...), not ${type}`);
+      if (terminal && !last) s.error(`${chain.path}.${filtersKey}[${i}]`, `${type} is a terminal filter and must be the last in the chain`);
+      if (!terminal && last) s.error(`${chain.path}.${filtersKey}[${i}]`, `the last network filter must be terminal (tcp_proxy, http_connection_manager, ...), not ${type}`);
     });
   }
+}
 
-  // --- HTTP filter chains end with the router ---------------------------------------------------
-  for (const hcm of of(T.hcm)) {
+/** HTTP filter chains end with the router. */
+function lintHttpFilterChains(s: LintScope): void {
+  for (const hcm of s.of(T.hcm)) {
     const key = keyOf(hcm.value, "http_filters");
     const filters = arr(get(hcm.value, "http_filters"));
     if (filters.length === 0) {
-      error(`${hcm.path}.${key}`, `no HTTP filters: the last one must be the router (${T.router})`);
+      s.error(`${hcm.path}.${key}`, `no HTTP filters: the last one must be the router (${T.router})`);
       continue;
     }
     filters.forEach((f, i) => {
-      const type = knownTypeOf(get(f, "typed_config"));
+      const type = s.knownTypeOf(get(f, "typed_config"));
       if (type === undefined) return;
       const last = i === filters.length - 1;
-      if (type === T.router && !last) error(`${hcm.path}.${key}[${i}]`, "the router must be the last HTTP filter");
-      if (type !== T.router && last) error(`${hcm.path}.${key}[${i}]`, `the last HTTP filter must be the router, not ${type}`);
+      if (type === T.router && !last) s.error(`${hcm.path}.${key}[${i}]`, "the router must be the last HTTP filter");
+      if (type !== T.router && last) s.error(`${hcm.path}.${key}[${i}]`, `the last HTTP filter must be the router, not ${type}`);
     });
   }
+}
 
-  // --- TLS: versions consistent, mTLS requires and pins client certificates ----------------------
-  const tlsContexts = [...of(T.downstreamTls), ...of(T.upstreamTls)];
-  for (const ctx of tlsContexts) {
-    const downstream = ctx.type === T.downstreamTls;
-    const common = get(ctx.value, "common_tls_context");
-    const params = get(common, "tls_params");
-    const min = str(get(params, "tls_minimum_protocol_version")) ?? "TLS_AUTO";
-    const max = str(get(params, "tls_maximum_protocol_version")) ?? "TLS_AUTO";
-    const effMin = min === "TLS_AUTO" ? "TLSv1_2" : min;
-    const effMax = max === "TLS_AUTO" ? (downstream ? "TLSv1_3" : "TLSv1_2") : max;
-    if (TLS_ORDER.indexOf(effMin) > TLS_ORDER.indexOf(effMax)) {
-      const why = max === "TLS_AUTO" && !downstream ? " (the client-side default maximum is TLSv1_2: set tls_maximum_protocol_version too)" : "";
-      error(`${ctx.path}.common_tls_context.tls_params`, `minimum TLS version ${effMin} is above the maximum ${effMax}${why}; every handshake would fail`);
-    }
-    const validation = get(common, "validation_context") ?? get(get(common, "combined_validation_context"), "default_validation_context");
-    const hasValidation = validation !== undefined || get(common, "validation_context_sds_secret_config") !== undefined
-      || get(common, "combined_validation_context") !== undefined;
-    const sanMatchers = arr(get(validation, "match_typed_subject_alt_names"));
-    const customValidator = get(validation, "custom_validator_config") !== undefined;
-    if (downstream) {
-      const requireClient = get(ctx.value, "require_client_certificate") === true;
-      if (hasValidation && !requireClient) {
-        warn(ctx.path, "the listener verifies client certificates only when offered; set require_client_certificate: true for mTLS");
-      }
-      if (requireClient && !hasValidation) error(ctx.path, "require_client_certificate needs a validation_context with trusted_ca to verify the client");
-      if (requireClient && validation !== undefined && sanMatchers.length === 0 && !customValidator) {
-        warn(`${ctx.path}.common_tls_context.validation_context`, "accepts any certificate signed by the CA: pin the peers' SANs with match_typed_subject_alt_names");
-      }
-    } else {
-      if (!hasValidation) warn(ctx.path, "does not verify the server certificate: add a validation_context with trusted_ca");
-      else if (validation !== undefined && sanMatchers.length === 0 && !customValidator) {
-        warn(`${ctx.path}.common_tls_context.validation_context`, "accepts any server certificate signed by the CA: pin the upstream's SAN with match_typed_subject_alt_names");
-      }
-    }
+/** TLS versions are consistent: the effective minimum is not above the effective maximum. */
+function lintTlsVersions(s: LintScope, ctx: VisitedMessage, downstream: boolean): void {
+  const params = get(get(ctx.value, "common_tls_context"), "tls_params");
+  const min = str(get(params, "tls_minimum_protocol_version")) ?? "TLS_AUTO";
+  const max = str(get(params, "tls_maximum_protocol_version")) ?? "TLS_AUTO";
+  const effMin = min === "TLS_AUTO" ? "TLSv1_2" : min;
+  const effMax = max === "TLS_AUTO" ? (downstream ? "TLSv1_3" : "TLSv1_2") : max;
+  if (TLS_ORDER.indexOf(effMin) <= TLS_ORDER.indexOf(effMax)) return;
+  const why = max === "TLS_AUTO" && !downstream ? " (the client-side default maximum is TLSv1_2: set tls_maximum_protocol_version too)" : "";
+  s.error(`${ctx.path}.common_tls_context.tls_params`, `minimum TLS version ${effMin} is above the maximum ${effMax}${why}; every handshake would fail`);
+}
+
+/** mTLS requires client certificates and pins the peers' SANs; a client verifies the server and pins its SAN. */
+function lintPeerVerification(s: LintScope, ctx: VisitedMessage, downstream: boolean): void {
+  const common = get(ctx.value, "common_tls_context");
+  const validation = get(common, "validation_context") ?? get(get(common, "combined_validation_context"), "default_validation_context");
+  const hasValidation = validation !== undefined || get(common, "validation_context_sds_secret_config") !== undefined
+    || get(common, "combined_validation_context") !== undefined;
+  const unpinned = validation !== undefined && arr(get(validation, "match_typed_subject_alt_names")).length === 0 && get(validation, "custom_validator_config") === undefined;
+  if (!downstream) {
+    if (!hasValidation) s.warn(ctx.path, "does not verify the server certificate: add a validation_context with trusted_ca");
+    else if (unpinned) s.warn(`${ctx.path}.common_tls_context.validation_context`, "accepts any server certificate signed by the CA: pin the upstream's SAN with match_typed_subject_alt_names");
+    return;
   }
+  const requireClient = get(ctx.value, "require_client_certificate") === true;
+  if (hasValidation && !requireClient) s.warn(ctx.path, "the listener verifies client certificates only when offered; set require_client_certificate: true for mTLS");
+  if (requireClient && !hasValidation) s.error(ctx.path, "require_client_certificate needs a validation_context with trusted_ca to verify the client");
+  if (requireClient && unpinned) s.warn(`${ctx.path}.common_tls_context.validation_context`, "accepts any certificate signed by the CA: pin the peers' SANs with match_typed_subject_alt_names");
+}
 
+/** Runs every check, in the order the findings were always reported: clusters, addresses, filters, TLS. Pure. */
+export function lintEnvoyConfig(config: unknown, visited: readonly VisitedMessage[]): EnvoyLintResult {
+  const errors: EnvoyFinding[] = [];
+  const warnings: EnvoyFinding[] = [];
+  // Only extension configs the schema walk resolved are linted (an unknown @type is already an error).
+  const resolved = new Set<unknown>(visited.map((m) => m.value));
+  const s: LintScope = {
+    config,
+    of: (type) => visited.filter((m) => m.type === type),
+    knownTypeOf: (typedConfig) => (resolved.has(typedConfig) ? typeOfAny(typedConfig) : undefined),
+    error: (path, message) => errors.push({ path, message }),
+    warn: (path, message) => warnings.push({ path, message }),
+  };
+  lintClusterReferences(s);
+  lintAddresses(s);
+  lintStaticEndpoints(s);
+  lintNetworkFilterChains(s);
+  lintHttpFilterChains(s);
+  for (const ctx of [...s.of(T.downstreamTls), ...s.of(T.upstreamTls)]) {
+    const downstream = ctx.type === T.downstreamTls;
+    lintTlsVersions(s, ctx, downstream);
+    lintPeerVerification(s, ctx, downstream);
+  }
   return { errors, warnings };
 }
