@@ -147,6 +147,16 @@ async function settledOn(service: string, generation: number): Promise<true | un
   const crt = `mtls.${service}.crt.v${generation}`;
   return tasks.every((k) => k.Status.State === "running" && (k.Spec.ContainerSpec.Secrets ?? []).some((r) => r.SecretName === crt)) ? true : undefined;
 }
+/** For a wait that gave up: each service's update state and attached generation, and the CA's last log lines. */
+async function rolloutsNow(): Promise<string> {
+  const states: string[] = [];
+  for (const svc of [ECHO, CLIENT]) {
+    const st = await docker("service", "inspect", "--format", "{{json .UpdateStatus}}", svc).catch((e: Error) => e.message);
+    states.push(`${svc}: generation ${await attachedGeneration(svc, svc).catch(() => "?")}, update ${st.trim()}`);
+  }
+  const log = await sh("sh", ["-c", `docker service logs --raw --tail 15 ${STACK}_ca 2>&1`]).catch((e: Error) => e.message);
+  return `${states.join("; ")}; the CA's last lines: ${log.split("\n").filter((l) => /"component":"(serve|rollout)"/.test(l)).join(" ").slice(-2500)}`;
+}
 async function serialOf(identity: string, generation: number): Promise<string> {
   const [s] = JSON.parse(await docker("secret", "inspect", `mtls.${identity}.crt.v${generation}`)) as SecretInfo[];
   return normSerial(s?.Spec.Labels["io.swarm-mtls.serial"]);
@@ -241,9 +251,13 @@ await t.test("docker stack deploy: the CA becomes ready and echo serves a certif
   echoGen = once.gen;
   echoSerial = normSerial(once.r.servedSerial);
   // The client's generation is read on every poll: a reconcile may still attach a newer one while we wait.
-  await until("echo and client at rest on their certificates", 120_000, async () => {
+  // Each is a start-first rollout watched through its health checks (about a minute per service on a busy machine).
+  // What Docker and the CA said is read when the wait gives up, not when it starts.
+  await until("echo and client at rest on their certificates", 300_000, async () => {
     const clientGen = await attachedGeneration(CLIENT, CLIENT);
     return (clientGen !== null && (await settledOn(ECHO, echoGen)) && (await settledOn(CLIENT, clientGen))) || undefined;
+  }).catch(async (e: Error) => {
+    throw new Error(`${e.message} (${await rolloutsNow()})`);
   });
   t.equal(normSerial(once.r.serial), echoSerial, "echo reports the serial of the certificate it serves");
   t.equal(once.r.peer, clientSpiffe, "echo sees the client's SPIFFE ID");

@@ -15,9 +15,11 @@
  *
  * The steps depend on each other (one swarm, one CA), so they run in order in this one file.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import t from "tap";
 import { until } from "../helpers/swarm-test.js";
-import { API_PORT, generationOf, HaWorld, hasQuorum, NODES, nodeIp, requireHaSwarm, sandbox, type NodeIndex } from "./fixtures/ha-world.js";
+import { API_PORT, generationOf, HA_DIR, HaWorld, hasQuorum, NODES, nodeIp, requireHaSwarm, sandbox, type NodeIndex } from "./fixtures/ha-world.js";
 
 await requireHaSwarm();
 const w = new HaWorld();
@@ -27,6 +29,15 @@ t.teardown(async () => {
   // Nodes a failed step left dead come back first, so that the swarm is whole for the next run.
   for (const n of [...w.down]) await sandbox("start-node", String(n)).then(() => w.down.delete(n)).catch(() => undefined);
   await w.cleanup();
+});
+
+await t.test("the sandbox finds each node's processes (what kill-node kills): its engine, not this test", async (t) => {
+  for (const n of NODES) {
+    const launcher = readFileSync(join(HA_DIR, `m${n}`, "launcher.pid"), "utf8").trim();
+    const pids = (await sandbox("node-pids", String(n))).split("\n").map((l) => l.trim()).filter(Boolean);
+    t.ok(pids.includes(launcher), `node-pids ${n} lists m${n}'s engine (pid ${launcher})`);
+    t.notOk(pids.includes(String(process.pid)), `and not this test's own process`);
+  }
 });
 
 await t.test("setup: the production CA stack and six opted-in services on generation 1", async (t) => {
