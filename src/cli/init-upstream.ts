@@ -15,7 +15,7 @@ import { badInput, MtlsError } from "../errors.js";
 import { prepareFileAtomic } from "../store/atomic-write.js";
 import { readKekFile } from "../store/kek-file.js";
 import type { CliContext } from "./context.js";
-import { nextSteps, prepareKek, storeFlags, type InitOptions, type InitResult } from "./init.js";
+import { nextSteps, prepareKek, storeFlags, type InitOptions, type InitResult, type InitWhere } from "./init.js";
 import { shellWord } from "./invocation.js";
 
 /** The flags each step takes besides the global ones; `--force` goes with both. */
@@ -49,13 +49,7 @@ export function initKind(o: InitOptions): "own" | "csr" | "import" {
   return "import";
 }
 
-export interface InitCsrResult {
-  store: string;
-  trustDomain: string;
-  kekFile: string;
-  kekCreated: boolean;
-  kekSecret: "created" | "exists" | null;
-  kekSecretName?: string;
+export interface InitCsrResult extends InitWhere {
   /** Where the CSR was written. */
   csrFile: string;
   subject: string;

@@ -38,7 +38,8 @@ export interface InitOptions {
   force?: boolean;
 }
 
-export interface InitResult {
+/** Where an init wrote (store, KEK), whichever kind of init it was. */
+export interface InitWhere {
   store: string;
   trustDomain: string;
   kekFile: string;
@@ -47,6 +48,9 @@ export interface InitResult {
   kekSecret: "created" | "exists" | null;
   /** Swarm store: name of the KEK secret (config kekSecretName). */
   kekSecretName?: string;
+}
+
+export interface InitResult extends InitWhere {
   offlineRootKeyFile: string | null;
   certificates: CaCertificateInfo[];
   next: string[];

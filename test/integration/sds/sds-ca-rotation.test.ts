@@ -21,6 +21,7 @@ import tls from "node:tls";
 import t, { type Test } from "tap";
 import { runCli, type CliRun } from "../../helpers/cli.js";
 import { assertServeRuns, spawnServe, type ServeProcess } from "../../helpers/serve-process.js";
+import { handshakeOnce } from "../../helpers/handshakes.js";
 import { streamSecrets, type SdsStreamClient } from "../../helpers/sds-client.js";
 import { docker, FAST, freePort, requireSwarmCli, runningContainer, TEST_IMAGE, until } from "../../helpers/swarm-test.js";
 import { ownCa, removeOwnCa } from "../ca-rotation/fixtures/own-ca.js";
@@ -136,20 +137,9 @@ function mesh(a: Sidecar, b: Sidecar) {
       }
       const theirs = b.current();
       if (served && theirs) {
-        await new Promise<void>((done) => {
-          const sock = tls.connect(
-            { host: "127.0.0.1", port, ca: theirs.bundle, cert: theirs.chain, key: theirs.key, minVersion: "TLSv1.2", checkServerIdentity: (_h, peer) => (peer.subjectaltname?.includes(`URI:${a.spiffeId}`) ? undefined : new Error(`server is not ${a.spiffeId}`)) },
-            () => {
-              result.ok++;
-              sock.end();
-              done();
-            },
-          );
-          sock.on("error", (e) => {
-            result.failures.push(e.message);
-            done();
-          });
-        });
+        const failed = await handshakeOnce(port, { ca: theirs.bundle, cert: theirs.chain, key: theirs.key }, a.spiffeId);
+        if (failed === null) result.ok++;
+        else result.failures.push(failed);
       }
       await new Promise((r) => setTimeout(r, 100));
     }

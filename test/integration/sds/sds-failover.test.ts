@@ -17,6 +17,7 @@ import tls from "node:tls";
 import t from "tap";
 import { swarmTestEnv } from "../../helpers/cli.js";
 import { assertServeRuns, spawnServe, type ServeProcess } from "../../helpers/serve-process.js";
+import { keepHandshaking } from "../../helpers/handshakes.js";
 import { streamSecrets } from "../../helpers/sds-client.js";
 import { docker, FAST, freePort, requireSwarmCli, runningContainer, TEST_IMAGE, until } from "../../helpers/swarm-test.js";
 
@@ -111,30 +112,10 @@ t.test("two serve replicas serve SDS; the client's stream fails over to the seco
       return null;
     },
   });
-  let ok = 0;
-  const failures: string[] = [];
-  let running = true;
-  const handshakes = (async () => {
-    while (running) {
-      if (current) {
-        const c = current as { ca: string };
-        await new Promise<void>((done) => {
-          const sock = tls.connect({ host: "127.0.0.1", port, ca: c.ca, cert: boot.cert, key: boot.key, minVersion: "TLSv1.2", checkServerIdentity: (_h, peer) => (peer.subjectaltname?.includes(`URI:${spiffeId}`) ? undefined : new Error(`server is not ${spiffeId}`)) }, () => {
-            ok++;
-            sock.end();
-            done();
-          });
-          sock.on("error", (e) => {
-            failures.push(e.message);
-            done();
-          });
-        });
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  })();
+  // The bootstrap certificate is the client, trusting the bundle pushed with the certificate the server serves.
+  const handshakes = keepHandshaking(port, () => (current ? { ca: (current as { ca: string }).ca, cert: boot.cert, key: boot.key } : null), spiffeId);
   t.teardown(() => {
-    running = false;
+    void handshakes.stop();
     stream.close();
     server.close();
   });
@@ -148,8 +129,7 @@ t.test("two serve replicas serve SDS; the client's stream fails over to the seco
   await first.kill();
   await until("two working certificates from the second replica", 120_000, async () => (fromEndpoint(endpoints[1] as string) >= 2 ? true : undefined)).catch(explain);
   const firstFromSecond = stream.accepted.find((a) => a.from === endpoints[1]) as { at: number };
-  running = false;
-  await handshakes;
+  await handshakes.stop();
 
   t.equal(stream.endpoints[0], endpoints[0], "the stream opened on the first replica");
   t.equal(stream.endpoints.at(-1), endpoints[1], "after the kill it is open on the second");
@@ -157,8 +137,8 @@ t.test("two serve replicas serve SDS; the client's stream fails over to the seco
   t.ok(pushed.every((x) => x.sans.includes(`URI:${spiffeId}`)), "every pushed certificate is of the same identity");
   t.same(pushed.filter((x) => x.verify !== "OK"), [], "every pushed certificate verifies with OpenSSL against the pushed bundle");
   t.equal(new Set(pushed.map((x) => x.serial)).size, pushed.length, "each push is a new certificate");
-  t.same(failures, [], "no handshake failed while the stream moved");
-  t.ok(ok > 10, `handshakes completed (${ok})`);
+  t.same(handshakes.failures, [], "no handshake failed while the stream moved");
+  t.ok(handshakes.ok > 10, `handshakes completed (${handshakes.ok})`);
   t.same(await taskIds(), tasksBefore, "the same task IDs: no task restart");
   t.equal((await crtGenerations()).length, 1, "the bootstrap certificate was issued once although two replicas reconcile");
   t.comment(`failover: first certificate from the second replica ${((firstFromSecond.at - killedAt) / 1000).toFixed(1)} s after the kill (Envoy's backoff: up to 0.5 s, then up to 1 s, …)`);

@@ -18,6 +18,7 @@ import tls from "node:tls";
 import t from "tap";
 import { swarmTestEnv } from "../../helpers/cli.js";
 import { assertServeRuns, spawnServe, type ServeProcess } from "../../helpers/serve-process.js";
+import { keepHandshaking } from "../../helpers/handshakes.js";
 import { streamSecrets, type Accepted } from "../../helpers/sds-client.js";
 import { docker, FAST, freePort, requireSwarmCli, runningContainer, TEST_IMAGE, until } from "../../helpers/swarm-test.js";
 
@@ -96,30 +97,10 @@ t.test("an SDS-mode service keeps its tasks across working-certificate rotations
       return null;
     },
   });
-  let ok = 0;
-  const failures: string[] = [];
-  let running = true;
-  const handshakes = (async () => {
-    while (running) {
-      if (current) {
-        const c = current as { ca: string };
-        await new Promise<void>((done) => {
-          const sock = tls.connect({ host: "127.0.0.1", port, ca: c.ca, cert: boot.cert, key: boot.key, minVersion: "TLSv1.2", checkServerIdentity: (_h, peer) => (peer.subjectaltname?.includes(`URI:${spiffeId}`) ? undefined : new Error(`server is not ${spiffeId}`)) }, () => {
-            ok++;
-            sock.end();
-            done();
-          });
-          sock.on("error", (e) => {
-            failures.push(e.message);
-            done();
-          });
-        });
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  })();
+  // The bootstrap certificate is the client, trusting the bundle pushed with the certificate the server serves.
+  const handshakes = keepHandshaking(port, () => (current ? { ca: (current as { ca: string }).ca, cert: boot.cert, key: boot.key } : null), spiffeId);
   t.teardown(() => {
-    running = false;
+    void handshakes.stop();
     stream.close();
     server.close();
   });
@@ -128,14 +109,13 @@ t.test("an SDS-mode service keeps its tasks across working-certificate rotations
   await until("4 working certificates on one stream", 180_000, async () => (stream.accepted.length >= 4 ? true : undefined)).catch((e: Error) => {
     throw new Error(`${e.message} (accepted ${stream.accepted.length}, opens ${stream.opens}, errors: ${JSON.stringify(stream.errors)}; serve's log: ${proc.log().slice(-1500)})`);
   });
-  running = false;
-  await handshakes;
+  await handshakes.stop();
   const accepted: Accepted[] = stream.accepted;
   t.equal(stream.opens, 1, "one stream for the whole run");
   t.equal(new Set(accepted.map((a) => a.version)).size, accepted.length, "each push is a new version");
   t.same(verified.slice(0, 4).map((v) => /: OK$/.test(v)), [true, true, true, true], "each pushed certificate verifies with OpenSSL against the pushed bundle");
-  t.same(failures, [], "no handshake failed");
-  t.ok(ok > 20, `handshakes completed across the rotations (${ok})`);
+  t.same(handshakes.failures, [], "no handshake failed");
+  t.ok(handshakes.ok > 20, `handshakes completed across the rotations (${handshakes.ok})`);
   t.same(await taskIds(), tasksBefore, "the same task IDs: no task was restarted");
 
   // Opted out: the `sds` label goes, the stream is closed at the next reconcile (a Docker event starts one).

@@ -10,10 +10,9 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import type { AddressInfo } from "node:net";
-import { connect, createServer, type TLSSocket } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { mtlsHello } from "../../helpers/handshakes.js";
 import t from "tap";
 import { runCli, type CliRun } from "../../helpers/cli.js";
 import { docker, requireSwarmCli, until } from "../../helpers/swarm-test.js";
@@ -64,24 +63,7 @@ function sign(csr: string, out: string, p: { root?: string; days?: number; ext?:
 
 async function handshake(trust: string, server: string, client: string, serverName = "api"): Promise<string> {
   const pem = (d: string, n: string): string => readFileSync(join(d, n), "utf8");
-  const srv = createServer({ key: pem(server, "tls.key"), cert: pem(server, "tls.crt"), ca: trust, requestCert: true, rejectUnauthorized: true }, (socket: TLSSocket) => {
-    const uri = (socket.getPeerCertificate().subjectaltname ?? "").split(", ").find((n) => n.startsWith("URI:"));
-    socket.end(`hello ${uri?.slice(4) ?? "?"}`);
-  });
-  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
-  const { port } = srv.address() as AddressInfo;
-  try {
-    return await new Promise<string>((resolve, reject) => {
-      const socket = connect({ host: "127.0.0.1", port, servername: serverName, key: pem(client, "tls.key"), cert: pem(client, "tls.crt"), ca: trust });
-      let data = "";
-      socket.setEncoding("utf8");
-      socket.on("data", (d: string) => (data += d));
-      socket.on("error", reject);
-      socket.on("close", () => resolve(data));
-    });
-  } finally {
-    await new Promise((resolve) => srv.close(resolve));
-  }
+  return mtlsHello(trust, { key: pem(server, "tls.key"), cert: pem(server, "tls.crt") }, { key: pem(client, "tls.key"), cert: pem(client, "tls.crt") }, serverName);
 }
 
 interface StoreUnderTest {

@@ -6,10 +6,9 @@
 import t from "tap";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { connect, createServer, type TLSSocket } from "node:tls";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { mtlsHello } from "../../helpers/handshakes.js";
 import { bundlePem, issueLeafSync, spiffeIdFor, type IssuedLeaf } from "../../../src/ca/index.js";
 import { completeWithUpstream, createPendingIntermediate } from "../../../src/ca/upstream.js";
 
@@ -32,26 +31,8 @@ function sign(csrPem: string, root: string, ext: string, out: string): string {
 }
 const CA_EXT = "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n";
 
-async function handshake(trust: string, server: IssuedLeaf, client: IssuedLeaf): Promise<string> {
-  const srv = createServer({ key: server.keyPem, cert: server.chainPem, ca: trust, requestCert: true, rejectUnauthorized: true }, (socket: TLSSocket) => {
-    const uri = (socket.getPeerCertificate().subjectaltname ?? "").split(", ").find((n) => n.startsWith("URI:"));
-    socket.end(`hello ${uri?.slice(4) ?? "?"}`);
-  });
-  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
-  const { port } = srv.address() as AddressInfo;
-  try {
-    return await new Promise<string>((resolve, reject) => {
-      const socket = connect({ host: "127.0.0.1", port, servername: "api", key: client.keyPem, cert: client.chainPem, ca: trust });
-      let data = "";
-      socket.setEncoding("utf8");
-      socket.on("data", (d: string) => (data += d));
-      socket.on("error", reject);
-      socket.on("close", () => resolve(data));
-    });
-  } finally {
-    await new Promise((resolve) => srv.close(resolve));
-  }
-}
+const handshake = (trust: string, server: IssuedLeaf, client: IssuedLeaf): Promise<string> =>
+  mtlsHello(trust, { key: server.keyPem as string, cert: server.chainPem }, { key: client.keyPem as string, cert: client.chainPem });
 
 makeRoot("root");
 const pending = await createPendingIntermediate({ trustDomain: "example.org", maxLeafTtlSeconds: 7 * 86400 });
