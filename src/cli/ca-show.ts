@@ -3,10 +3,13 @@ import type { CliContext } from "./context.js";
 import { showCertificates } from "./init.js";
 
 export interface CaShowResult {
+  /** The store, or with --server the server's origin. */
   store: string;
-  trustDomain: string;
-  defaultKeyAlgorithm: string;
-  maxLeafTtlSeconds: number;
+  /** With --server: from the API certificate's SPIFFE ID, null over plain HTTP. */
+  trustDomain: string | null;
+  /** Absent with --server (the API does not publish them). */
+  defaultKeyAlgorithm?: string;
+  maxLeafTtlSeconds?: number;
   certificates: CaCertificateInfo[];
 }
 
@@ -23,8 +26,9 @@ export async function runCaShow(ctx: CliContext): Promise<CaShowResult> {
 }
 
 export function showCaShow(r: CaShowResult): string {
+  const limits = r.defaultKeyAlgorithm === undefined ? "" : `, leaves default ${r.defaultKeyAlgorithm}, max ttl ${r.maxLeafTtlSeconds}s`;
   return [
-    `trust domain ${r.trustDomain} (${r.store}), leaves default ${r.defaultKeyAlgorithm}, max ttl ${r.maxLeafTtlSeconds}s`,
+    `${r.trustDomain === null ? "CA" : `trust domain ${r.trustDomain}`} (${r.store})${limits}`,
     "",
     showCertificates(r.certificates),
   ].join("\n");

@@ -5,10 +5,14 @@ import { badInput, MtlsError } from "../errors.js";
 import { gatherFleet } from "../rotation/fleet.js";
 import { writeFileAtomic } from "../store/atomic-write.js";
 import type { CliContext } from "./context.js";
+import { remoteEnvoyBootstrap } from "./remote-read.js";
 
 export interface EnvoyOptions {
   out?: string;
   check?: boolean;
+  /** Read the bootstrap from a running serve's public API (GET /v1/envoy/<identity>/bootstrap.yaml). */
+  server?: string;
+  caFile?: string;
 }
 
 export interface EnvoyResult {
@@ -24,6 +28,7 @@ export interface EnvoyResult {
 export async function runEnvoy(ctx: CliContext, target: string, file: string | undefined, o: EnvoyOptions): Promise<EnvoyResult> {
   if (target === "check") {
     if (!file) throw badInput("envoy check: give the Envoy config FILE to check");
+    if (o.server !== undefined) throw badInput("envoy check: --server reads a service's bootstrap from a running serve; `envoy check FILE` validates FILE here");
     if (o.out !== undefined) throw badInput("envoy check: --out writes a service's bootstrap; `envoy check FILE` only validates FILE and writes nothing");
     const path = resolve(file);
     const text = await readFile(path, "utf8").catch((e: NodeJS.ErrnoException) => {
@@ -32,21 +37,27 @@ export async function runEnvoy(ctx: CliContext, target: string, file: string | u
     return { file: path, check: checkEnvoyFile(text) };
   }
   if (file) throw badInput(`unexpected argument '${file}' (did you mean \`swarm-mtls envoy check ${file}\`?)`);
+  const { service, yaml } = o.server ? await remoteEnvoyBootstrap({ server: o.server, ...(o.caFile ? { caFile: o.caFile } : {}) }, target) : await localBootstrap(ctx, target);
+  const result: EnvoyResult = { service };
+  if (o.check) result.check = checkEnvoyFile(yaml);
+  if (o.out) {
+    await writeFileAtomic(resolve(o.out), yaml, { mode: 0o644 });
+    result.written = resolve(o.out);
+  } else {
+    result.yaml = yaml;
+  }
+  return result;
+}
+
+/** The bootstrap a service's labels ask for, rendered here from the swarm and the CA's public part. */
+async function localBootstrap(ctx: CliContext, target: string): Promise<{ service: string; yaml: string }> {
   const swarm = await ctx.swarm();
   const { authority } = await ctx.publicAuthority();
   const fleet = await gatherFleet(swarm, authority, ctx.config, { services: [target], force: false, now: ctx.clock() });
   const entry = fleet.entries[0];
   if (!entry || entry.error) throw badInput(entry?.error ?? `no service named '${target}'`);
   if (!entry.envoy) throw new MtlsError("not-found", `service ${target} has no Envoy sidecar (add the label ${ctx.config.labelPrefix}envoy=true)`);
-  const result: EnvoyResult = { service: entry.service.name };
-  if (o.check) result.check = checkEnvoyFile(entry.envoy.yaml);
-  if (o.out) {
-    await writeFileAtomic(resolve(o.out), entry.envoy.yaml, { mode: 0o644 });
-    result.written = resolve(o.out);
-  } else {
-    result.yaml = entry.envoy.yaml;
-  }
-  return result;
+  return { service: entry.service.name, yaml: entry.envoy.yaml };
 }
 
 const count = (n: number, noun: string): string => `${n} ${noun}${n === 1 ? "" : "s"}`;

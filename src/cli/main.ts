@@ -17,10 +17,23 @@ import { runServe, type ServeOptions } from "./serve.js";
 import { envoyExitCode, runEnvoy, showEnvoy, type EnvoyOptions } from "./envoy.js";
 import { rotateExitCode, runRotate, showRotate, type RotateOptions } from "./rotate.js";
 import { runStatus, showStatus, statusExitCode } from "./status.js";
+import { remoteCaShow, remoteStatus, type RemoteReadParams } from "./remote-read.js";
 import { collect, runPrune, showPrune, type PruneOptions } from "./prune.js";
 import { pruneExitCode } from "../rotation/prune.js";
 import { runRotateCa, showRotateCa, type RotateCaOptions } from "./rotate-ca.js";
 import { auditExitCode, printAudit, readAuditFormat, runAudit, type AuditOptions } from "./audit.js";
+
+/** `status`, `ca show`, `envoy <service>`: --server and what runs without the KEK. */
+const READ_SERVER = "read from the running CA service (swarm-mtls serve) at https://HOST:PORT instead (public API: no token, no KEK, no Docker)";
+const READ_ONLY_HELP =
+  "\nNeeds no key-encryption key: without a readable one the CA state's public part is read, unauthenticated (a note on\n" +
+  "stderr says so). --server https://HOST:PORT reads a running serve's public API instead (http:// only to a loopback\n" +
+  "address; --ca-file FILE: the root that issued the API's certificate).\n";
+interface RemoteReadOptions {
+  server?: string;
+  caFile?: string;
+}
+const remoteParams = (o: RemoteReadOptions): RemoteReadParams => ({ server: o.server as string, ...(o.caFile ? { caFile: o.caFile } : {}) });
 
 const KEY_ALGS = "ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072";
 
@@ -99,9 +112,12 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
   const ca = program.command("ca").description("inspect the certificate authority");
   ca.command("show")
     .description("print subject, fingerprints and validity of the root(s) and the intermediate")
-    .action(async (_o: unknown, cmd: Command) => {
+    .option("--server <url>", READ_SERVER)
+    .option("--ca-file <file>", "with --server: PEM root(s) to verify the API's certificate (default: the system's)")
+    .addHelpText("after", READ_ONLY_HELP)
+    .action(async (o: RemoteReadOptions, cmd: Command) => {
       const ctx = context(cmd);
-      printResult(await runCaShow(ctx), { json: ctx.json }, showCaShow);
+      printResult(o.server ? await remoteCaShow(remoteParams(o)) : await runCaShow(ctx), { json: ctx.json }, showCaShow);
     });
 
   program
@@ -177,11 +193,15 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
       "after",
       "\nOn a swarm manager it lists the services labelled mtls.enable=true. The embedded mode's identities (config\n" +
         "identities:, files under DIR/certs/) are listed with --store file:DIR, and by plain `status` when no swarm\n" +
-        "manager is reachable and ./data holds a CA.\n",
+        "manager is reachable and ./data holds a CA.\n" +
+        READ_ONLY_HELP +
+        "With --server the lease is not known: a certificate due for renewal exits 4.\n",
     )
-    .action(async (_o: unknown, cmd: Command) => {
+    .option("--server <url>", READ_SERVER)
+    .option("--ca-file <file>", "with --server: PEM root(s) to verify the API's certificate (default: the system's)")
+    .action(async (o: RemoteReadOptions, cmd: Command) => {
       const ctx = context(cmd);
-      const result = await runStatus(ctx);
+      const result = o.server ? await remoteStatus(remoteParams(o)) : await runStatus(ctx);
       printResult(result, { json: ctx.json }, showStatus);
       process.exitCode = statusExitCode(result, ctx.clock());
     });
@@ -238,8 +258,11 @@ export function buildProgram(env: Record<string, string | undefined>): Command {
     .argument("[file]", "with `check`: the Envoy config (YAML or JSON) to validate")
     .option("--out <file>", "write the bootstrap to this file instead of printing it")
     .option("--check", "also validate the generated bootstrap (errors and warnings)")
+    .option("--server <url>", READ_SERVER)
+    .option("--ca-file <file>", "with --server: PEM root(s) to verify the API's certificate (default: the system's)")
     .addHelpText(
       "after",
+      READ_ONLY_HELP +
       "\nExit codes: 0 ok, 1 the config has errors, 2 bad input.\nExamples:\n  swarm-mtls envoy shop_api --out envoy.yaml\n  swarm-mtls envoy check /etc/envoy/envoy.yaml\n",
     )
     .action(async (target: string, file: string | undefined, o: EnvoyOptions, cmd: Command) => {

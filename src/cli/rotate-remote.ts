@@ -30,7 +30,7 @@ export interface RemoteRotateParams {
   progress?: (line: string) => void;
 }
 
-interface Reply {
+export interface Reply {
   status: number;
   headers: IncomingHttpHeaders;
   body: unknown;
@@ -39,7 +39,7 @@ interface Reply {
 const CODES: readonly ErrorCode[] = ["bad-input", "kek", "no-ca", "ca-exists", "not-found", "unauthorized", "forbidden", "lease-held", "docker", "rollout-failed", "timeout", "rate-limited", "internal"];
 
 /** The server's `{error: {code, message}}` as our error (so the exit code is the server's verdict), else by status. */
-function replyError(r: Reply, what: string): MtlsError {
+export function replyError(r: Reply, what: string): MtlsError {
   const e = (r.body as { error?: { code?: string; message?: string } } | null)?.error;
   const code = CODES.includes(e?.code as ErrorCode) ? (e?.code as ErrorCode)
     : r.status === 401 ? "unauthorized" : r.status === 403 ? "forbidden" : r.status === 404 ? "not-found" : r.status === 409 ? "lease-held" : r.status < 500 ? "bad-input" : "internal";
@@ -47,7 +47,8 @@ function replyError(r: Reply, what: string): MtlsError {
   return new MtlsError(code, `${what}: ${message}${code === "unauthorized" ? " (check --admin-token-file)" : ""}`);
 }
 
-function parseServer(server: string): URL {
+/** `why`: what plain HTTP to another host would do (default: send the admin token in clear). */
+export function parseServer(server: string, why = "would send the admin token in clear over the network"): URL {
   let url: URL;
   try {
     url = new URL(server);
@@ -57,7 +58,7 @@ function parseServer(server: string): URL {
   if (url.protocol !== "https:" && url.protocol !== "http:") throw badInput(`--server: '${server}' must start with https:// (or http:// for a loopback listener)`);
   // The admin token goes with every request: in clear only to this machine.
   if (url.protocol === "http:" && !isLoopbackHost(url.hostname)) {
-    throw badInput(`--server: '${server}' would send the admin token in clear over the network; use https://${url.host} (http:// only to 127.0.0.1, ::1 or localhost)`);
+    throw badInput(`--server: '${server}' ${why}; use https://${url.host} (http:// only to 127.0.0.1, ::1 or localhost)`);
   }
   if ((url.pathname !== "/" && url.pathname !== "") || url.search || url.hash || url.username || url.password) {
     throw badInput(`--server: give only https://HOST:PORT, without a path, query or credentials`);
@@ -75,7 +76,7 @@ async function readToken(file: string): Promise<string> {
   return token;
 }
 
-async function readCa(file: string | undefined): Promise<string | undefined> {
+export async function readCa(file: string | undefined): Promise<string | undefined> {
   if (file === undefined) return undefined;
   const pem = await readFile(resolve(file), "utf8").catch((e: NodeJS.ErrnoException) => {
     throw badInput(`--ca-file ${file}: cannot be read (${e.code ?? e.message})`);

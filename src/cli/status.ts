@@ -14,13 +14,19 @@ import { table } from "./output.js";
 import { showCaRotation } from "./rotate-ca.js";
 
 export interface StatusResult {
-  /** swarm: services labelled mtls.enable=true; embedded: the config's identities, files under DIR/certs/. */
-  mode: "swarm" | "embedded";
+  /**
+   * swarm: services labelled mtls.enable=true; embedded: the config's identities, files under DIR/certs/. Absent with
+   * --server: the API does not say which mode the server runs in.
+   */
+  mode?: "swarm" | "embedded";
+  /** The store (`swarm`, `file:DIR`), or with --server the server's origin. */
   store: string;
-  trustDomain: string;
+  /** Absent with --server over plain HTTP (read from the API certificate's SPIFFE ID). */
+  trustDomain?: string;
   /** The rows `GET /v1/services` lists, field for field. */
   services: ServiceStatus[];
-  lease: { owner: string; expiresAt: string } | null;
+  /** Who holds the rotation lease; null when it is free. Absent with --server: the API does not publish it. */
+  lease?: { owner: string; expiresAt: string } | null;
   /** The last or running CA rotation (phase, fingerprints, services done / total); null when none ever ran. */
   caRotation: CaRotationStatus | null;
 }
@@ -69,7 +75,10 @@ async function embeddedStatus(ctx: CliContext, store: CaStore): Promise<StatusRe
 export function showStatus(r: StatusResult): string {
   const rotation = r.caRotation && r.caRotation.phase !== "complete" ? ["", ...showCaRotation(r.caRotation)] : [];
   if (r.services.length === 0) {
-    const none = r.mode === "embedded" ? `no identities in ${r.store} (list them under identities: in the config)` : `no opted-in services (label a service with mtls.enable=true)`;
+    const none =
+      r.mode === "embedded" ? `no identities in ${r.store} (list them under identities: in the config)`
+      : r.mode === "swarm" ? `no opted-in services (label a service with mtls.enable=true)`
+      : `${r.store} lists no services or identities`;
     return [none, ...rotation].join("\n");
   }
   const rows = r.services.map((s) => [
@@ -93,11 +102,12 @@ export function showStatus(r: StatusResult): string {
 /**
  * The exit code of `status`, for scripts (like `step certificate needs-renewal`): 1 when a certificate is expired or
  * missing, or a service's labels are invalid (something is wrong now); 4 when one is due for renewal and no rotation
- * is running (the lease is free: nothing is renewing it right now); 0 otherwise. Pure.
+ * is running (the lease is free: nothing is renewing it right now) or the lease is not known (--server); 0 otherwise.
+ * Pure.
  */
 export function statusExitCode(r: Pick<StatusResult, "services" | "lease">, now: Date): number {
   const broken = r.services.some((s) => s.state === "error" || s.state === "missing" || s.notAfter === null || Date.parse(s.notAfter) <= now.getTime());
   if (broken) return 1;
   const due = r.services.some((s) => s.state === "due");
-  return due && r.lease === null ? 4 : 0;
+  return due && !r.lease ? 4 : 0;
 }
