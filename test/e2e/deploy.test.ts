@@ -26,6 +26,7 @@
  */
 import { randomBytes, X509Certificate } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { request as httpRequest, type RequestOptions } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -162,14 +163,16 @@ async function serialOf(identity: string, generation: number): Promise<string> {
   return normSerial(s?.Spec.Labels["io.swarm-mtls.serial"]);
 }
 
-/** The CA's HTTPS API on the host-mode port, called by the manager's host name and verified against the swarm's root. */
-function caApi(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+/**
+ * One JSON call over Node's own http/https on a connection of its own, ended by a timeout of its own. (Not fetch: on
+ * Node 20 a fetch on a pooled keep-alive socket can leave nothing holding the event loop, and the file then ends
+ * in the middle of a wait.)
+ */
+function jsonCall(send: typeof httpRequest, options: RequestOptions, body?: unknown): Promise<{ status: number; json: any }> {
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = httpsRequest({
-      host: MANAGER, port: caPort, path, method, servername: MANAGER, ca: rootPem, timeout: 180_000,
-      headers: { ...(data ? { "content-type": "application/json", "content-length": Buffer.byteLength(data) } : {}), authorization: `Bearer ${token}` },
-    }, (res) => {
+    const headers = { ...options.headers, ...(data ? { "content-type": "application/json", "content-length": Buffer.byteLength(data) } : {}) };
+    const req = send({ ...options, headers, agent: false }, (res) => {
       let text = "";
       res.setEncoding("utf8");
       res.on("data", (d) => (text += d));
@@ -180,18 +183,26 @@ function caApi(method: string, path: string, body?: unknown): Promise<{ status: 
           resolve({ status: res.statusCode ?? 0, json: text });
         }
       });
+      res.on("error", reject);
     });
-    req.on("timeout", () => req.destroy(new Error(`${method} ${path}: timeout`)));
+    req.on("timeout", () => req.destroy(new Error(`${options.method} ${options.path}: timeout`)));
     req.on("error", reject);
     req.end(data);
   });
 }
 
+/** The CA's HTTPS API on the host-mode port, called by the manager's host name and verified against the swarm's root. */
+function caApi(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  return jsonCall(httpsRequest as typeof httpRequest, {
+    host: MANAGER, port: caPort, path, method, servername: MANAGER, ca: rootPem, timeout: 180_000, headers: { authorization: `Bearer ${token}` },
+  } as RequestOptions, body);
+}
+
 /** The client service's control API (plain HTTP on its host-mode port). */
 async function client(method: string, path: string, body?: unknown): Promise<any> {
-  const r = await fetch(`http://127.0.0.1:${clientPort}${path}`, { method, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(30_000) });
-  if (!r.ok) throw new Error(`client ${method} ${path}: HTTP ${r.status} ${await r.text()}`);
-  return r.json();
+  const r = await jsonCall(httpRequest, { host: "127.0.0.1", port: clientPort, path, method, timeout: 30_000 }, body);
+  if (r.status < 200 || r.status > 299) throw new Error(`client ${method} ${path}: HTTP ${r.status} ${typeof r.json === "string" ? r.json : JSON.stringify(r.json)}`);
+  return r.json;
 }
 interface RunView { id: string; state: string; requests: number; ok: number; failed: number; retries: number; serials: Record<string, number>; lastSerial: string | null; peers: Record<string, number>; errors: { error: string }[] }
 

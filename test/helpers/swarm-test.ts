@@ -5,7 +5,7 @@
  */
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { createServer } from "node:net";
+import { createServer, type AddressInfo, type Server } from "node:net";
 import { promisify } from "node:util";
 import { REPO, testCa } from "./cli.js";
 
@@ -57,7 +57,6 @@ export async function until<T>(what: string, timeoutMs: number, probe: () => Pro
   }
 }
 
-/** A TCP port nobody listens on now (for host-mode publishing, or a local server). */
 /**
  * Nobody holds the rotation lease `name`: its config is absent, or present and released (a released lease keeps its
  * config, without an owner label, so the next holder takes it by compare-and-swap).
@@ -88,15 +87,33 @@ export async function removeTestServices(services: Iterable<string>, leaseName: 
   await docker("config", "rm", leaseName).catch(() => undefined);
 }
 
-export function freePort(host = "0.0.0.0"): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, host, () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
-    });
-  });
+/** A TCP port nobody listens on now (for host-mode publishing, or a local server). */
+export async function freePort(host = "0.0.0.0"): Promise<number> {
+  const [port] = await freePorts(1, host);
+  return port;
+}
+
+/** A tuple of N numbers (N a small literal). */
+type Ports<N extends number, A extends number[] = []> = A["length"] extends N ? A : Ports<N, [...A, number]>;
+
+/**
+ * `count` different TCP ports nobody listens on now. Each is held until all are chosen: a port closed a moment ago is
+ * the kernel's next answer to another bind of port 0, so two calls of freePort in a row may give the same port.
+ */
+export async function freePorts<N extends number>(count: N, host = "0.0.0.0"): Promise<Ports<N>> {
+  const held: Server[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      held.push(await new Promise<Server>((resolve, reject) => {
+        const srv = createServer();
+        srv.once("error", reject);
+        srv.listen(0, host, () => resolve(srv));
+      }));
+    }
+    return held.map((srv) => (srv.address() as AddressInfo).port) as Ports<N>;
+  } finally {
+    await Promise.all(held.map((srv) => new Promise((r) => srv.close(r))));
+  }
 }
 
 /** Fails loudly (never skips) when no swarm manager is reachable or, with `needsCa`, the shared test CA is missing. */

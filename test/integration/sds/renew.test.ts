@@ -18,7 +18,7 @@ import { readKekFile } from "../../../src/store/kek-file.js";
 import { keyMaterialIn } from "../../helpers/cli.js";
 import { readmeBlocks, typed } from "../../helpers/readme.js";
 import { assertServeRuns, spawnServe } from "../../helpers/serve-process.js";
-import { freePort, until } from "../../helpers/swarm-test.js";
+import { freePorts, until } from "../../helpers/swarm-test.js";
 
 const TD = "swarm.local";
 const WEB = `spiffe://${TD}/id/web`;
@@ -34,8 +34,7 @@ t.test("POST /v1/renew with curl and openssl, as the README says", async (t) => 
     "sds: { enabled: true, workingTtl: 10m }",
     "",
   ].join("\n"));
-  const apiPort = await freePort("127.0.0.1");
-  const sdsPort = await freePort("127.0.0.1");
+  const [apiPort, sdsPort] = await freePorts(2, "127.0.0.1");
   const serve = spawnServe(
     ["--config", join(dir, "config.yaml"), "--store", `file:${data}`, "--tls", "--listen", `127.0.0.1:${apiPort}`, "--sds-listen", `127.0.0.1:${sdsPort}`],
     { SWARM_MTLS_SCHEDULE_CRON: "0 0 1 1 *", SWARM_MTLS_LOG_LEVEL: "info" },

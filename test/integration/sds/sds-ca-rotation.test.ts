@@ -23,7 +23,7 @@ import { runCli, type CliRun } from "../../helpers/cli.js";
 import { assertServeRuns, spawnServe, type ServeProcess } from "../../helpers/serve-process.js";
 import { handshakeOnce } from "../../helpers/handshakes.js";
 import { streamSecrets, type SdsStreamClient } from "../../helpers/sds-client.js";
-import { docker, FAST, freePort, requireSwarmCli, runningContainer, TEST_IMAGE, until } from "../../helpers/swarm-test.js";
+import { docker, FAST, freePorts, requireSwarmCli, runningContainer, TEST_IMAGE, until } from "../../helpers/swarm-test.js";
 import { ownCa, removeOwnCa } from "../ca-rotation/fixtures/own-ca.js";
 
 await requireSwarmCli({ needsCa: false });
@@ -169,8 +169,7 @@ t.test("setup: own CA, serve with SDS, two SDS-mode services with their streams"
 });
 
 t.test("CA rotations push the new bundle and working certificates on the open streams; no handshake fails", async (t: Test) => {
-  const apiPort = await freePort("127.0.0.1");
-  const sdsPort = await freePort("127.0.0.1");
+  const [apiPort, sdsPort] = await freePorts(2, "127.0.0.1");
   serve = spawnServe(["--listen", `127.0.0.1:${apiPort}`, "--no-tls", "--sds-listen", `127.0.0.1:${sdsPort}`], { ...ca.env, SWARM_MTLS_SCHEDULE_CRON: "*/5 * * * * *", SWARM_MTLS_LOG_LEVEL: "info" });
   const proc = serve;
   await until("serve's SDS listener", 90_000, async () => {

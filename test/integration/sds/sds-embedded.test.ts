@@ -23,7 +23,7 @@ import { readKekFile } from "../../../src/store/kek-file.js";
 import { keyMaterialIn } from "../../helpers/cli.js";
 import { assertServeRuns, spawnServe, type ServeProcess } from "../../helpers/serve-process.js";
 import { fetchSecrets, streamSecrets, type SdsClientTls } from "../../helpers/sds-client.js";
-import { freePort, until } from "../../helpers/swarm-test.js";
+import { freePorts, until } from "../../helpers/swarm-test.js";
 
 const TD = "swarm.local";
 const WEB = `spiffe://${TD}/id/web`;
@@ -50,8 +50,7 @@ t.test("serve --sds: Envoy-like client over mTLS, pushes, ACK/NACK, isolation, r
     "sds: { enabled: true, workingTtl: 20s }",
     "",
   ].join("\n"));
-  const apiPort = await freePort("127.0.0.1");
-  const sdsPort = await freePort("127.0.0.1");
+  const [apiPort, sdsPort] = await freePorts(2, "127.0.0.1");
   const env = { SWARM_MTLS_SCHEDULE_CRON: "0 0 1 1 *", SWARM_MTLS_LOG_LEVEL: "info", SWARM_MTLS_TEST_ONLY_SDS_MIN_WORKING_TTL: "10" };
   const args = ["--config", join(dir, "config.yaml"), "--store", `file:${data}`, "--no-tls", "--listen", `127.0.0.1:${apiPort}`, "--sds-listen", `127.0.0.1:${sdsPort}`];
   let serve: ServeProcess = spawnServe(args, env);

@@ -19,7 +19,7 @@ import { swarmTestEnv } from "../../helpers/cli.js";
 import { assertServeRuns, spawnServe, type ServeProcess } from "../../helpers/serve-process.js";
 import { keepHandshaking } from "../../helpers/handshakes.js";
 import { streamSecrets } from "../../helpers/sds-client.js";
-import { docker, FAST, freePort, requireSwarmCli, runningContainer, TEST_IMAGE, until } from "../../helpers/swarm-test.js";
+import { docker, FAST, freePorts, requireSwarmCli, runningContainer, TEST_IMAGE, until } from "../../helpers/swarm-test.js";
 
 await requireSwarmCli();
 const world = swarmTestEnv();
@@ -58,11 +58,10 @@ function opensslVerify(bundle: string, chain: string): string {
 }
 
 t.test("two serve replicas serve SDS; the client's stream fails over to the second when the first is killed", async (t) => {
-  const sdsPorts: number[] = [];
-  for (let i = 0; i < 2; i++) {
-    const apiPort = await freePort("127.0.0.1");
-    const sdsPort = await freePort("127.0.0.1");
-    sdsPorts.push(sdsPort);
+  // The two replicas' API and SDS ports: four different ones.
+  const ports = await freePorts(4, "127.0.0.1");
+  const sdsPorts = [ports[1], ports[3]];
+  for (const [apiPort, sdsPort] of [[ports[0], ports[1]], [ports[2], ports[3]]]) {
     replicas.push(
       spawnServe(["--listen", `127.0.0.1:${apiPort}`, "--no-tls", "--sds-listen", `127.0.0.1:${sdsPort}`], {
         ...world.env,

@@ -20,7 +20,7 @@ import { swarmTestEnv } from "../../helpers/cli.js";
 import { assertServeRuns, spawnServe, type ServeProcess } from "../../helpers/serve-process.js";
 import { keepHandshaking } from "../../helpers/handshakes.js";
 import { streamSecrets, type Accepted } from "../../helpers/sds-client.js";
-import { docker, FAST, freePort, requireSwarmCli, runningContainer, TEST_IMAGE, until } from "../../helpers/swarm-test.js";
+import { docker, FAST, freePorts, requireSwarmCli, runningContainer, TEST_IMAGE, until } from "../../helpers/swarm-test.js";
 
 await requireSwarmCli();
 const world = swarmTestEnv();
@@ -47,8 +47,7 @@ const taskIds = async (): Promise<string[]> => (await docker("service", "ps", "-
 const readSecret = async (cid: string, file: string): Promise<string> => docker("exec", cid, "cat", `/run/secrets/${file}`);
 
 t.test("an SDS-mode service keeps its tasks across working-certificate rotations; handshakes never fail", async (t) => {
-  const apiPort = await freePort("127.0.0.1");
-  const sdsPort = await freePort("127.0.0.1");
+  const [apiPort, sdsPort] = await freePorts(2, "127.0.0.1");
   serve = spawnServe(["--listen", `127.0.0.1:${apiPort}`, "--no-tls", "--sds-listen", `127.0.0.1:${sdsPort}`], {
     ...world.env,
     SWARM_MTLS_SCHEDULE_CRON: "*/5 * * * *",
