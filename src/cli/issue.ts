@@ -1,6 +1,6 @@
 import { access, constants, lstat, rmdir, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { adminSpiffeId, bundlePem, issueLeaf, parseKeyAlgorithm, spiffeIdFor, validateDnsName, validateIdentity } from "../ca/index.js";
+import { adminSpiffeId, bundlePem, issueLeaf, parseKeyAlgorithm, spiffeIdFor, validateDnsName, validateIdentity, type KeyAlgorithm } from "../ca/index.js";
 import { checkMinLeafTtl } from "../config/leaf-ttl.js";
 import { parseDuration } from "../config/duration.js";
 import { badInput, printable } from "../errors.js";
@@ -88,7 +88,19 @@ function parseUri(u: string): string {
   return u;
 }
 
-export async function runIssue(ctx: CliContext, identityArg: string, o: IssueOptions): Promise<IssueResult> {
+/** What the operator asked for, every option checked before the CA is read. */
+interface IssueRequest {
+  identity: string;
+  dir: string;
+  dnsNames: string[];
+  ttlSeconds: number;
+  keyAlgorithm: KeyAlgorithm | undefined;
+  uid: number | undefined;
+  gid: number | undefined;
+  extraUris: string[];
+}
+
+function issueRequest(ctx: CliContext, identityArg: string, o: IssueOptions): IssueRequest {
   const identity = validateIdentity(identityArg);
   if (!o.out) throw badInput("--out DIR is required (where tls.crt, tls.key and ca.crt are written)");
   const dnsNames = splitDnsList(o.dns).map(validateDnsName);
@@ -101,35 +113,39 @@ export async function runIssue(ctx: CliContext, identityArg: string, o: IssueOpt
   if (o.admin && (dnsNames.length > 0 || extraUris.length > 0 || o.stack !== undefined)) {
     throw badInput("--admin: an admin certificate carries only spiffe://<td>/admin/<identity>; drop --dns, --uri and --stack");
   }
-  const dir = resolve(o.out);
-  await checkOutDir(dir);
-  const { authority } = await ctx.authority();
-  const spiffeId = o.admin
-    ? adminSpiffeId(authority.trustDomain, identity)
-    : spiffeIdFor({ trustDomain: authority.trustDomain, stack: o.stack, service: o.stack ? identity : undefined, identity });
-  // SPIFFE: an X.509-SVID carries exactly one URI SAN of the spiffe scheme, and it is the one made from the identity.
+  return { identity, dir: resolve(o.out), dnsNames, ttlSeconds, keyAlgorithm, uid, gid, extraUris };
+}
+
+/** SPIFFE: an X.509-SVID carries exactly one URI SAN of the spiffe scheme, and it is the one made from the identity. */
+function checkOneSpiffeId(extraUris: string[], spiffeId: string, trustDomain: string): void {
   for (const u of extraUris) {
     if (!u.toLowerCase().startsWith("spiffe:")) continue;
     if (u === spiffeId) continue;
     const td = /^spiffe:\/\/([^/]*)/i.exec(u)?.[1] ?? "";
-    if (td.toLowerCase() !== authority.trustDomain) {
-      throw badInput(`--uri: '${printable(u)}' is a SPIFFE ID of another trust domain than this CA's (${authority.trustDomain})`);
+    if (td.toLowerCase() !== trustDomain) {
+      throw badInput(`--uri: '${printable(u)}' is a SPIFFE ID of another trust domain than this CA's (${trustDomain})`);
     }
     throw badInput(`--uri: '${printable(u)}' would be a second SPIFFE ID; the certificate already carries ${spiffeId} (use --stack for /swarm/<stack>/<service>)`);
   }
-  const uris = [spiffeId, ...extraUris.filter((u) => u !== spiffeId)];
-  const leaf = await issueLeaf(authority, { identity, dnsNames, uris, ttlSeconds, keyAlgorithm, role: o.admin ? "admin" : "workload" });
+}
 
-  // Everything is prepared (written, synced, owned) under temporary names before any file takes its name; on a
-  // failure nothing stays behind, not even a directory made for it.
+/**
+ * Writes tls.key, tls.crt and ca.crt to `dir`. Everything is prepared (written, synced, owned) under temporary names
+ * before any file takes its name; on a failure nothing stays behind, not even a directory made for it.
+ */
+async function writeIssuedFiles(
+  dir: string,
+  pems: { key: string; chain: string; bundle: string },
+  owner: { uid: number | undefined; gid: number | undefined },
+): Promise<IssueResult["files"]> {
   const files = { cert: join(dir, "tls.crt"), key: join(dir, "tls.key"), ca: join(dir, "ca.crt") };
   let createdDirs: string[] = [];
   const prepared: PreparedFile[] = [];
   try {
     createdDirs = await makeDirs(dir, 0o755);
-    prepared.push(await prepareFileAtomic(files.key, leaf.keyPem as string, { mode: 0o400, uid, gid }));
-    prepared.push(await prepareFileAtomic(files.cert, leaf.chainPem, { mode: 0o644 }));
-    prepared.push(await prepareFileAtomic(files.ca, bundlePem(authority), { mode: 0o644 }));
+    prepared.push(await prepareFileAtomic(files.key, pems.key, { mode: 0o400, uid: owner.uid, gid: owner.gid }));
+    prepared.push(await prepareFileAtomic(files.cert, pems.chain, { mode: 0o644 }));
+    prepared.push(await prepareFileAtomic(files.ca, pems.bundle, { mode: 0o644 }));
   } catch (e) {
     for (const f of prepared) await f.discard();
     for (const d of createdDirs.reverse()) await rmdir(d).catch(() => undefined);
@@ -137,8 +153,24 @@ export async function runIssue(ctx: CliContext, identityArg: string, o: IssueOpt
     throw badInput(`--out ${dir}: cannot write the files (${err.code ?? err.message})`, e);
   }
   for (const f of prepared) await f.commit();
+  return files;
+}
+
+export async function runIssue(ctx: CliContext, identityArg: string, o: IssueOptions): Promise<IssueResult> {
+  const req = issueRequest(ctx, identityArg, o);
+  const { identity, dir } = req;
+  await checkOutDir(dir);
+  const { authority } = await ctx.authority();
+  const spiffeId = o.admin
+    ? adminSpiffeId(authority.trustDomain, identity)
+    : spiffeIdFor({ trustDomain: authority.trustDomain, stack: o.stack, service: o.stack ? identity : undefined, identity });
+  checkOneSpiffeId(req.extraUris, spiffeId, authority.trustDomain);
+  const uris = [spiffeId, ...req.extraUris.filter((u) => u !== spiffeId)];
+  const role = o.admin ? "admin" : "workload";
+  const leaf = await issueLeaf(authority, { identity, dnsNames: req.dnsNames, uris, ttlSeconds: req.ttlSeconds, keyAlgorithm: req.keyAlgorithm, role });
+  const files = await writeIssuedFiles(dir, { key: leaf.keyPem as string, chain: leaf.chainPem, bundle: bundlePem(authority) }, req);
   ctx.logger.info(
-    { component: "ca", identity, role: o.admin ? "admin" : "workload", serial: leaf.serial, fingerprint: leaf.fingerprint, notAfter: leaf.notAfter.toISOString() },
+    { component: "ca", identity, role, serial: leaf.serial, fingerprint: leaf.fingerprint, notAfter: leaf.notAfter.toISOString() },
     "certificate issued",
   );
   return {

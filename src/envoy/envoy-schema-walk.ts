@@ -209,6 +209,17 @@ const HEADER_VALUE = /^[^\u0000-\u0008\u000A-\u001F\u007F]*$/;
 const HEADER_LOOSE = /^[^\u0000\u000A\u000D]*$/;
 const HOSTNAME = /^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*\.?$/;
 
+/** A message's fields by proto name and by JSON name (a `json_name` option, or the camelCase default). */
+function fieldsByName(type: protobuf.Type): Map<string, protobuf.Field> {
+  const byName = new Map<string, protobuf.Field>();
+  for (const field of type.fieldsArray) {
+    byName.set(field.name, field);
+    const custom = mergeOptions(field.parsedOptions, "json_name");
+    byName.set(typeof custom === "string" ? custom : jsonNameOf(field.name), field);
+  }
+  return byName;
+}
+
 /** A walk over one config; collects findings and the messages it visited. */
 export class EnvoySchemaWalk {
   readonly errors: EnvoyFinding[] = [];
@@ -242,13 +253,15 @@ export class EnvoySchemaWalk {
       return;
     }
     this.visited.push({ type: name, value, path });
+    const present = this.givenFields(type, value, path, skipKey);
+    this.oneofs(type, present, path);
+    this.absentFields(type, present, path);
+  }
 
-    const byName = new Map<string, protobuf.Field>();
-    for (const field of type.fieldsArray) {
-      byName.set(field.name, field);
-      const custom = mergeOptions(field.parsedOptions, "json_name");
-      byName.set(typeof custom === "string" ? custom : jsonNameOf(field.name), field);
-    }
+  /** Each key of `value` checked against the message's fields (proto name or JSON name); returns the fields set. */
+  private givenFields(type: protobuf.Type, value: Record<string, unknown>, path: string, skipKey?: string): Map<protobuf.Field, string> {
+    const name = stripDot(type.fullName);
+    const byName = fieldsByName(type);
     const present = new Map<protobuf.Field, string>();
     for (const [key, v] of Object.entries(value)) {
       if (key === skipKey) continue;
@@ -265,17 +278,24 @@ export class EnvoySchemaWalk {
       }
       if (v === null) continue; // proto3 JSON: null means "not set"
       present.set(field, key);
-      if (hasOption(field, "deprecated")) {
-        if (hasOption(field, "(envoy.annotations.disallowed_by_default)")) {
-          this.error(fieldPath, `field "${field.name}" of ${name} is deprecated and disallowed by default`);
-        } else {
-          this.warn(fieldPath, `field "${field.name}" of ${name} is deprecated`);
-        }
-      }
+      this.deprecation(field, name, fieldPath);
       this.field(type, field, v, fieldPath);
     }
+    return present;
+  }
 
-    // oneofs: at most one member; `(validate.required)` oneofs exactly one.
+  private deprecation(field: protobuf.Field, typeName: string, fieldPath: string): void {
+    if (!hasOption(field, "deprecated")) return;
+    if (hasOption(field, "(envoy.annotations.disallowed_by_default)")) {
+      this.error(fieldPath, `field "${field.name}" of ${typeName} is deprecated and disallowed by default`);
+    } else {
+      this.warn(fieldPath, `field "${field.name}" of ${typeName} is deprecated`);
+    }
+  }
+
+  /** Oneofs: at most one member; `(validate.required)` oneofs exactly one. */
+  private oneofs(type: protobuf.Type, present: Map<protobuf.Field, string>, path: string): void {
+    const name = stripDot(type.fullName);
     for (const oneof of type.oneofsArray) {
       const set = oneof.fieldsArray.filter((f) => present.has(f));
       if (set.length > 1) {
@@ -284,8 +304,10 @@ export class EnvoySchemaWalk {
         this.error(path, `one of ${oneof.fieldsArray.map((f) => `"${f.name}"`).join(", ")} is required in ${name}`);
       }
     }
+  }
 
-    // Rules on fields that are absent: proto3 scalars are validated at their default value.
+  /** Rules on fields that are absent: proto3 scalars are validated at their default value. */
+  private absentFields(type: protobuf.Type, present: Map<protobuf.Field, string>, path: string): void {
     for (const field of type.fieldsArray) {
       if (present.has(field)) continue;
       if (field.partOf) continue; // unset oneof member (or proto3 optional): not validated
