@@ -44,6 +44,33 @@ export interface ApiAppParams {
 
 export async function buildApiApp(p: ApiAppParams): Promise<FastifyInstance> {
   const logger = p.logger.child({ component: "api" }, { redact: { paths: REDACTED_PATHS, censor: "[redacted]" } });
+  const admins = apiAdmins(p, logger);
+  const app = createFastify(p, logger);
+  app.addSchema(errorReplySchema);
+  await registerOpenApi(app, p.version ?? VERSION);
+  registerBodyParsers(app);
+
+  // Only an authenticated admin reads a server-side failure's own message; anyone else gets its kind.
+  app.setErrorHandler((err, request, reply) => handleApiError(err, request, reply, isAdminRequest));
+  app.setNotFoundHandler(handleNotFound);
+
+  const auth = createAdminAuth(admins);
+  // Before every route's own hooks (the admin check too): wrong credentials count against the address like any call.
+  if (p.rateLimit) {
+    await registerRateLimit(app, { limit: p.rateLimit, isAdmin: (request) => auth({ headers: request.headers, socket: request.raw.socket }) !== null });
+  }
+  registerPublicRoutes(app, { controlPlane: p.controlPlane, metrics: p.metrics });
+  registerAdminRoutes(app, {
+    controlPlane: p.controlPlane,
+    authenticate: (request) => auth({ headers: request.headers, socket: request.raw.socket }),
+  });
+  await registerRenewRoute(app, { renew: p.renew ?? null });
+  registerDocsRoute(app);
+  return app;
+}
+
+/** Who may call the admin routes (token, client-certificate identities); warns when nobody can. */
+function apiAdmins(p: ApiAppParams, logger: Logger): { adminToken: string | null; adminIdentities: string[] } {
   const adminToken = p.adminToken === null ? null : p.adminToken.trim();
   if (adminToken === "") throw new Error("the admin token is empty; give a token or disable token auth");
   const adminIdentities = p.adminIdentities ?? [];
@@ -53,8 +80,11 @@ export async function buildApiApp(p: ApiAppParams): Promise<FastifyInstance> {
   if (adminIdentities.length > 0 && !p.https) {
     logger.warn("admin identities are set but the API is not served over HTTPS: client certificates cannot be checked");
   }
+  return { adminToken, adminIdentities };
+}
 
-  const app = Fastify({
+function createFastify(p: ApiAppParams, logger: Logger): FastifyInstance {
+  return Fastify({
     loggerInstance: logger,
     bodyLimit: p.bodyLimit ?? DEFAULT_BODY_LIMIT,
     ...(p.https ? { https: p.https } : {}),
@@ -63,8 +93,9 @@ export async function buildApiApp(p: ApiAppParams): Promise<FastifyInstance> {
     schemaErrorFormatter: (errors, dataVar) => formatSchemaErrors(errors, dataVar),
     return503OnClosing: true,
   }) as unknown as FastifyInstance;
+}
 
-  app.addSchema(errorReplySchema);
+async function registerOpenApi(app: FastifyInstance, version: string): Promise<void> {
   await app.register(swagger, {
     // Shared schemas keep their $id as their OpenAPI name (ErrorReply) instead of def-N.
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === "string" ? json.$id : `def-${i}`) },
@@ -72,7 +103,7 @@ export async function buildApiApp(p: ApiAppParams): Promise<FastifyInstance> {
       openapi: "3.0.3",
       info: {
         title: "swarm-mtls",
-        version: p.version ?? VERSION,
+        version,
         description:
           "Certificate authority and rotation for Docker Swarm. Admin routes take `Authorization: Bearer <token>` " +
           "or, over HTTPS, a client certificate of an admin identity issued by this CA.",
@@ -80,7 +111,9 @@ export async function buildApiApp(p: ApiAppParams): Promise<FastifyInstance> {
       components: { securitySchemes: { bearerAuth: { type: "http", scheme: "bearer" } } },
     },
   });
+}
 
+function registerBodyParsers(app: FastifyInstance): void {
   // An empty JSON body (`curl -X POST -H 'content-type: application/json'`) means "no options", like no body at all.
   const defaultJson = app.getDefaultJsonParser("error", "error");
   app.removeContentTypeParser("application/json");
@@ -96,23 +129,9 @@ export async function buildApiApp(p: ApiAppParams): Promise<FastifyInstance> {
   // Every route with a body takes JSON: a text/plain body gets 415 naming the media type (fastify would otherwise
   // parse it as a string and the schema would answer "body must be object").
   app.removeContentTypeParser("text/plain");
+}
 
-  // Only an authenticated admin reads a server-side failure's own message; anyone else gets its kind.
-  app.setErrorHandler((err, request, reply) => handleApiError(err, request, reply, isAdminRequest));
-  app.setNotFoundHandler(handleNotFound);
-
-  const auth = createAdminAuth({ adminToken, adminIdentities });
-  // Before every route's own hooks (the admin check too): wrong credentials count against the address like any call.
-  if (p.rateLimit) {
-    await registerRateLimit(app, { limit: p.rateLimit, isAdmin: (request) => auth({ headers: request.headers, socket: request.raw.socket }) !== null });
-  }
-  registerPublicRoutes(app, { controlPlane: p.controlPlane, metrics: p.metrics });
-  registerAdminRoutes(app, {
-    controlPlane: p.controlPlane,
-    authenticate: (request) => auth({ headers: request.headers, socket: request.raw.socket }),
-  });
-  await registerRenewRoute(app, { renew: p.renew ?? null });
-
+function registerDocsRoute(app: FastifyInstance): void {
   app.get("/docs/json", {
     logLevel: "warn",
     schema: {
@@ -121,6 +140,4 @@ export async function buildApiApp(p: ApiAppParams): Promise<FastifyInstance> {
       response: { 200: { type: "object", additionalProperties: true } },
     },
   }, async () => app.swagger());
-
-  return app;
 }

@@ -65,8 +65,20 @@ export interface AuthorityCreateResult {
   offlineRootKeyPem?: string;
 }
 
-/** Creates a new root and intermediate. */
-export async function createAuthority(p: AuthorityCreateParams): Promise<AuthorityCreateResult> {
+/** The checked settings of a new CA and its certificates' validity, at the second `now` falls in. */
+interface CaSettings {
+  trustDomain: string;
+  keyAlgorithm: KeyAlgorithm;
+  name: string;
+  maxLeafTtlSeconds: number;
+  passphrase: Buffer | undefined;
+  nowMs: number;
+  notBefore: Date;
+  rootNotAfter: Date;
+  intermediateNotAfter: Date;
+}
+
+function caSettings(p: AuthorityCreateParams): CaSettings {
   const trustDomain = validateTrustDomain(p.trustDomain);
   const keyAlgorithm = parseKeyAlgorithm(p.keyAlgorithm ?? DEFAULT_KEY_ALGORITHM);
   const name = validateCaName(p.name ?? DEFAULT_CA_NAME);
@@ -82,62 +94,82 @@ export async function createAuthority(p: AuthorityCreateParams): Promise<Authori
   const notBefore = new Date(nowMs - CA_SKEW_SECONDS * 1000);
   const rootNotAfter = new Date(nowMs + rootTtl * 1000);
   const intermediateNotAfter = new Date(Math.min(nowMs + intermediateTtl * 1000, rootNotAfter.getTime()));
+  return { trustDomain, keyAlgorithm, name, maxLeafTtlSeconds, passphrase, nowMs, notBefore, rootNotAfter, intermediateNotAfter };
+}
 
-  const profile = KEY_ALGORITHM_PROFILES[keyAlgorithm];
+type CaProfile = (typeof KEY_ALGORITHM_PROFILES)[KeyAlgorithm];
+interface CaKeys {
+  keys: CryptoKeyPair;
+  ski: Buffer;
+}
+
+async function generateCaKeys(profile: CaProfile): Promise<CaKeys> {
   const subtle = webcrypto.subtle;
-  const generate = async (): Promise<{ keys: CryptoKeyPair; ski: Buffer }> => {
-    const keys = (await subtle.generateKey(profile.webCryptoKeyGen, true, ["sign", "verify"])) as CryptoKeyPair;
-    const spki = Buffer.from(await subtle.exportKey("spki", keys.publicKey));
-    return { keys, ski: subjectKeyIdentifier(spki) };
-  };
-  const root = await generate();
-  const intermediate = await generate();
-  const shortId = (ski: Buffer): string => ski.subarray(0, 4).toString("hex");
-  const caUsages = x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign;
+  const keys = (await subtle.generateKey(profile.webCryptoKeyGen, true, ["sign", "verify"])) as CryptoKeyPair;
+  const spki = Buffer.from(await subtle.exportKey("spki", keys.publicKey));
+  return { keys, ski: subjectKeyIdentifier(spki) };
+}
 
-  const rootCert = await x509.X509CertificateGenerator.createSelfSigned({
+const shortId = (ski: Buffer): string => ski.subarray(0, 4).toString("hex");
+const CA_USAGES = x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign;
+
+function createRootCert(s: CaSettings, profile: CaProfile, root: CaKeys): Promise<x509.X509Certificate> {
+  return x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerial().toString("hex"),
-    name: [{ O: [name] }, { CN: [`${name} root CA ${shortId(root.ski)}`] }],
-    notBefore,
-    notAfter: rootNotAfter,
+    name: [{ O: [s.name] }, { CN: [`${s.name} root CA ${shortId(root.ski)}`] }],
+    notBefore: s.notBefore,
+    notAfter: s.rootNotAfter,
     keys: root.keys,
     signingAlgorithm: profile.webCryptoSigning,
     extensions: [
       new x509.BasicConstraintsExtension(true, 1, true),
-      new x509.KeyUsagesExtension(caUsages, true),
+      new x509.KeyUsagesExtension(CA_USAGES, true),
       new x509.SubjectKeyIdentifierExtension(root.ski.toString("hex")),
       new x509.AuthorityKeyIdentifierExtension(root.ski.toString("hex")),
     ],
   });
-  const intermediateCert = await x509.X509CertificateGenerator.create({
+}
+
+function createIntermediateCert(s: CaSettings, profile: CaProfile, root: CaKeys, rootCert: x509.X509Certificate, intermediate: CaKeys): Promise<x509.X509Certificate> {
+  return x509.X509CertificateGenerator.create({
     serialNumber: randomSerial().toString("hex"),
-    subject: [{ O: [name] }, { CN: [`${name} intermediate CA ${shortId(intermediate.ski)}`] }],
+    subject: [{ O: [s.name] }, { CN: [`${s.name} intermediate CA ${shortId(intermediate.ski)}`] }],
     issuer: rootCert.subjectName,
-    notBefore,
-    notAfter: intermediateNotAfter,
+    notBefore: s.notBefore,
+    notAfter: s.intermediateNotAfter,
     publicKey: intermediate.keys.publicKey,
     signingKey: root.keys.privateKey,
     signingAlgorithm: profile.webCryptoSigning,
     extensions: [
       new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(caUsages, true),
+      new x509.KeyUsagesExtension(CA_USAGES, true),
       new x509.SubjectKeyIdentifierExtension(intermediate.ski.toString("hex")),
       new x509.AuthorityKeyIdentifierExtension(root.ski.toString("hex")),
     ],
   });
+}
+
+/** Creates a new root and intermediate. */
+export async function createAuthority(p: AuthorityCreateParams): Promise<AuthorityCreateResult> {
+  const s = caSettings(p);
+  const profile = KEY_ALGORITHM_PROFILES[s.keyAlgorithm];
+  const root = await generateCaKeys(profile);
+  const intermediate = await generateCaKeys(profile);
+  const rootCert = await createRootCert(s, profile, root);
+  const intermediateCert = await createIntermediateCert(s, profile, root, rootCert, intermediate);
 
   const rootKey = KeyObject.from(root.keys.privateKey);
   const authority: Authority = {
-    trustDomain,
-    name,
-    roots: [caKeyPairFrom(new Uint8Array(rootCert.rawData), passphrase === undefined ? rootKey : undefined)],
+    trustDomain: s.trustDomain,
+    name: s.name,
+    roots: [caKeyPairFrom(new Uint8Array(rootCert.rawData), s.passphrase === undefined ? rootKey : undefined)],
     intermediate: caKeyPairFrom(new Uint8Array(intermediateCert.rawData), KeyObject.from(intermediate.keys.privateKey)),
-    defaultKeyAlgorithm: keyAlgorithm,
-    maxLeafTtlSeconds,
-    createdAt: new Date(nowMs),
+    defaultKeyAlgorithm: s.keyAlgorithm,
+    maxLeafTtlSeconds: s.maxLeafTtlSeconds,
+    createdAt: new Date(s.nowMs),
   };
-  if (passphrase === undefined) return { authority };
-  const offlineRootKeyPem = encryptPrivateKeyScrypt(rootKey, passphrase);
+  if (s.passphrase === undefined) return { authority };
+  const offlineRootKeyPem = encryptPrivateKeyScrypt(rootKey, s.passphrase);
   return { authority, offlineRootKeyPem };
 }
 
