@@ -200,8 +200,9 @@ function holdLease(x: Ctx, c: ConfigRecord, token: string, sentAt: number, p: Le
   if (p.keepAlive !== false) {
     const every = Math.max(200, x.ttlMs / 3);
     const retry = Math.max(100, x.ttlMs / 20);
-    // A renewal can hang rather than fail (a manager cut off from the others queues the update until it has a leader
-    // again): the deadline is kept by a timer of its own, not by the renewal's answer.
+    // A renewal can hang rather than fail (on a manager cut off from the others the config update waits for a leader
+    // until the engine's own deadline, DeadlineExceeded, which is longer than the holder's margin): the deadline is
+    // kept by this timer alone, not by the renewal's answer.
     let watchdog: NodeJS.Timeout | undefined;
     const watchDeadline = (): void => {
       clearTimeout(watchdog);
@@ -226,13 +227,8 @@ function holdLease(x: Ctx, c: ConfigRecord, token: string, sentAt: number, p: Le
     };
     const schedule = (ms: number): void => {
       if (released || ac.signal.aborted) return;
-      // Never sleep past the deadline: a holder that cannot renew must notice it has run out before it acts again.
-      const left = deadline - x.mono();
-      if (left <= 0) {
-        lose("the rotation lease could not be renewed before it expired; stopping");
-        return;
-      }
-      timer = setTimeout(tick, Math.min(ms, left));
+      // The next attempt comes before the deadline (the watchdog, not this timer, stops the holder when it passes).
+      timer = setTimeout(tick, Math.max(0, Math.min(ms, deadline - x.mono())));
       timer.unref();
     };
     schedule(every);

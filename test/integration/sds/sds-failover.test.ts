@@ -19,7 +19,7 @@ import { swarmTestEnv } from "../../helpers/cli.js";
 import { assertServeRuns, spawnServe, type ServeProcess } from "../../helpers/serve-process.js";
 import { keepHandshaking } from "../../helpers/handshakes.js";
 import { streamSecrets } from "../../helpers/sds-client.js";
-import { docker, FAST, freePorts, requireSwarmCli, runningContainer, TEST_IMAGE, until } from "../../helpers/swarm-test.js";
+import { docker, FAST, freePorts, removeTestServices, requireSwarmCli, runningContainer, TEST_IMAGE, until } from "../../helpers/swarm-test.js";
 
 await requireSwarmCli();
 const world = swarmTestEnv();
@@ -30,15 +30,7 @@ const replicas: ServeProcess[] = [];
 
 t.teardown(async () => {
   for (const r of replicas) await r.kill();
-  await docker("service", "rm", svc).catch(() => undefined);
-  await until("this test's managed secrets removed", 60_000, async () => {
-    let left = 0;
-    for (const id of (await docker("secret", "ls", "-q", "--filter", `label=io.swarm-mtls.identity=${svc}`)).split("\n").filter(Boolean)) {
-      await docker("secret", "rm", id).catch(() => left++);
-    }
-    return left === 0 ? true : undefined;
-  }).catch(() => undefined);
-  await docker("config", "rm", world.env.SWARM_MTLS_ROTATION_LEASE_NAME as string).catch(() => undefined);
+  await removeTestServices([svc], world.env.SWARM_MTLS_ROTATION_LEASE_NAME as string);
   rmSync(dir, { recursive: true, force: true });
 });
 

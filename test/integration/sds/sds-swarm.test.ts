@@ -20,7 +20,7 @@ import { swarmTestEnv } from "../../helpers/cli.js";
 import { assertServeRuns, spawnServe, type ServeProcess } from "../../helpers/serve-process.js";
 import { keepHandshaking } from "../../helpers/handshakes.js";
 import { streamSecrets, type Accepted } from "../../helpers/sds-client.js";
-import { docker, FAST, freePorts, requireSwarmCli, runningContainer, TEST_IMAGE, until } from "../../helpers/swarm-test.js";
+import { docker, FAST, freePorts, removeTestServices, requireSwarmCli, runningContainer, TEST_IMAGE, until } from "../../helpers/swarm-test.js";
 
 await requireSwarmCli();
 const world = swarmTestEnv();
@@ -31,15 +31,7 @@ let serve: ServeProcess | null = null;
 
 t.teardown(async () => {
   await serve?.kill();
-  await docker("service", "rm", svc).catch(() => undefined);
-  await until("this test's managed secrets removed", 60_000, async () => {
-    let left = 0;
-    for (const id of (await docker("secret", "ls", "-q", "--filter", `label=io.swarm-mtls.identity=${svc}`)).split("\n").filter(Boolean)) {
-      await docker("secret", "rm", id).catch(() => left++);
-    }
-    return left === 0 ? true : undefined;
-  }).catch(() => undefined);
-  await docker("config", "rm", world.env.SWARM_MTLS_ROTATION_LEASE_NAME as string).catch(() => undefined);
+  await removeTestServices([svc], world.env.SWARM_MTLS_ROTATION_LEASE_NAME as string);
   rmSync(dir, { recursive: true, force: true });
 });
 
