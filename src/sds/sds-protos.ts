@@ -1,11 +1,20 @@
 /**
- * The Secret Discovery Service as gRPC sees it, derived from Envoy's own protos (the Root of envoy-proto-root.ts):
- * the service definition grpc-js serves and calls, and the message types encoded on the wire. Nothing here is
- * hand-written protocol: method paths, streaming flags and message layouts all come from the .proto files.
+ * The Secret Discovery Service as gRPC sees it, derived from Envoy's own protos: the service definition grpc-js
+ * serves and calls, and the message types encoded on the wire. Nothing here is hand-written protocol: method paths,
+ * streaming flags and message layouts all come from the .proto files.
+ *
+ * The protos are the same files the full Envoy Root of envoy-proto-root.ts reads (`@grpc/grpc-js-xds/deps`), but
+ * only sds.proto and secret.proto with their imports (37 files, not the whole API) and without comments: SDS needs
+ * no more, and the whole Root costs `serve` about 15 MiB of heap (more resident) and 3 s to load, where this one
+ * costs about 1.5 MiB and 0.3 s.
  */
+import fs from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
 import type { MethodDefinition, ServiceDefinition } from "@grpc/grpc-js";
-import type protobuf from "protobufjs";
-import { envoyProtoRoot } from "../envoy/envoy-proto-root.js";
+import protobuf from "protobufjs";
+import { findEnvoyProtoDepsDir } from "../envoy/envoy-proto-root.js";
+import { MtlsError } from "../errors.js";
 
 export const SDS_SERVICE = "envoy.service.secret.v3.SecretDiscoveryService";
 /** The type URL of every SDS resource (and of the DiscoveryRequest/Response that carry them). */
@@ -51,8 +60,32 @@ function typeOf(root: protobuf.Root, name: string): protobuf.Type {
   return root.lookupType(name.replace(/^\./, ""));
 }
 
-/** Builds the codecs and the service definition from the Envoy Root (loaded once per process). */
-export function loadSdsProtos(root: protobuf.Root = envoyProtoRoot()): SdsProtos {
+/** The .proto files SDS needs (protobufjs follows their imports): the service and the Secret resource. */
+export const SDS_PROTO_FILES = ["envoy/service/secret/v3/sds.proto", "envoy/extensions/transport_sockets/tls/v3/secret.proto"] as const;
+
+/** A Root of SDS_PROTO_FILES and their imports only, from `depsDir` (default: the one envoy-proto-root.ts finds). */
+export function loadSdsProtoRoot(depsDir: string = findEnvoyProtoDepsDir()): protobuf.Root {
+  // protobufjs ships google/protobuf/*.proto (descriptor.proto and friends) next to its own sources.
+  const protobufjsDir = path.dirname(createRequire(import.meta.url).resolve("protobufjs/package.json"));
+  const searchDirs = [...["envoy-api", "xds", "googleapis", "protoc-gen-validate"].map((d) => path.join(depsDir, d)), protobufjsDir];
+  const root = new protobuf.Root();
+  root.resolvePath = (_origin: string, target: string) => {
+    if (path.isAbsolute(target)) return target;
+    return searchDirs.map((d) => path.join(d, target)).find((p) => fs.existsSync(p)) ?? target;
+  };
+  try {
+    root.loadSync([...SDS_PROTO_FILES], { keepCase: true });
+    root.resolveAll();
+  } catch (e) {
+    throw new MtlsError("internal", `could not load the SDS protos from ${depsDir}`, { cause: e });
+  }
+  return root;
+}
+
+let cachedRoot: protobuf.Root | undefined;
+
+/** Builds the codecs and the service definition, by default from the SDS Root (loaded once per process). */
+export function loadSdsProtos(root: protobuf.Root = (cachedRoot ??= loadSdsProtoRoot())): SdsProtos {
   const Any = typeOf(root, "google.protobuf.Any");
   const Secret = typeOf(root, "envoy.extensions.transport_sockets.tls.v3.Secret");
   const Request = typeOf(root, "envoy.service.discovery.v3.DiscoveryRequest");

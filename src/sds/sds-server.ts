@@ -96,7 +96,8 @@ export async function startSdsServer(p: SdsServerParams): Promise<SdsServer> {
   const now = p.now ?? (() => new Date());
   const protos = loadSdsProtos();
   const credentials = new SwappableServerCredentials({ key: p.tls.key, cert: p.tls.cert, ca: p.tls.ca });
-  const server = new grpc.Server({ "grpc.keepalive_time_ms": 60_000, "grpc.keepalive_permit_without_calls": 1 });
+  // Channelz (grpc-js' introspection, which nothing here reads) would keep a tracker and a trace per connection.
+  const server = new grpc.Server({ "grpc.keepalive_time_ms": 60_000, "grpc.keepalive_permit_without_calls": 1, "grpc.enable_channelz": 0 });
 
   let identities = new Map<string, SdsIdentity>();
   const working = new Map<string, WorkingCert>();
@@ -147,6 +148,17 @@ export async function startSdsServer(p: SdsServerParams): Promise<SdsServer> {
       }
     }
     return { resources, version: versionOf(versions) };
+  };
+
+  /** The version resourcesFor would give `refs` now, without issuing or copying anything; null while a certificate is missing. */
+  const currentVersion = (refs: readonly SdsResourceRef[], bundle: string): string | null => {
+    const versions: { name: string; version: string }[] = [];
+    for (const r of refs) {
+      const version = r.kind === "trust-bundle" ? bundle : working.get(r.name)?.serial;
+      if (version === undefined) return null;
+      versions.push({ name: r.name, version });
+    }
+    return versionOf(versions);
   };
 
   const close = (s: OpenStream, code: grpc.status, details: string): void => {
@@ -259,9 +271,12 @@ export async function startSdsServer(p: SdsServerParams): Promise<SdsServer> {
     }
     // Certificates nobody streams any more are dropped once expired.
     for (const [id, c] of working) if (!wanted.has(id) && c.notAfter <= t) working.delete(id);
+    // Each stream's current version from the serials and the bundle's hash: the resources (PEM copies) are built
+    // only for a stream that gets a push, not for every stream on every tick.
+    const bundle = bundleVersion(bundlePem(a));
     for (const s of [...open.values()]) {
       if (s.refs.length === 0 || s.closed) continue;
-      const { version } = await resourcesFor(s.refs).catch(() => ({ version: null }));
+      const version = currentVersion(s.refs, bundle);
       if (version !== null && needsPush(s.state, version)) {
         s.queue = s.queue.then(() => (s.closed ? undefined : send(s))).catch((e: unknown) => log.error({ spiffeId: s.spiffeId, err: (e as Error).message }, "SDS push failed"));
       }
