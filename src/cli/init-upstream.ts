@@ -15,7 +15,7 @@ import { badInput, MtlsError } from "../errors.js";
 import { prepareFileAtomic } from "../store/atomic-write.js";
 import { readKekFile } from "../store/kek-file.js";
 import type { CliContext } from "./context.js";
-import { nextSteps, prepareKek, storeFlags, type InitOptions, type InitResult, type InitWhere } from "./init.js";
+import { initWhere, nextSteps, prepareKek, storeFlags, type InitOptions, type InitResult, type InitWhere } from "./init.js";
 import { shellWord } from "./invocation.js";
 
 /** The flags each step takes besides the global ones; `--force` goes with both. */
@@ -81,7 +81,8 @@ export async function runInitCsr(ctx: CliContext, o: InitOptions): Promise<InitC
   if (!o.force && old !== null) {
     throw new MtlsError("ca-exists", `${store.location} already holds a pending intermediate waiting for its signed certificate (init --import-intermediate); --force replaces its key, and a certificate signed from its CSR will then be refused`);
   }
-  const { kekFile, kekCreated, kek, kekSecret } = await prepareKek(ctx, store, { create: true });
+  const prepared = await prepareKek(ctx, store, { create: true });
+  const { kekFile, kek } = prepared;
   const pending = await createPendingIntermediate({ trustDomain, keyAlgorithm, maxLeafTtlSeconds });
   const csr = await prepareFileAtomic(csrFile, pending.csrPem, { mode: 0o644 }).catch((e: NodeJS.ErrnoException) => {
     throw badInput(`--intermediate-csr ${csrFile}: cannot be written (${e.code ?? e.message})`);
@@ -96,12 +97,7 @@ export async function runInitCsr(ctx: CliContext, o: InitOptions): Promise<InitC
   ctx.logger.info({ component: "ca", trustDomain, store: store.location }, "pending intermediate created, CSR written");
   const { storeFlag, kekFlag } = storeFlags(ctx, kekFile);
   return {
-    store: store.location,
-    trustDomain,
-    kekFile,
-    kekCreated,
-    kekSecret,
-    ...("kekSecretName" in store ? { kekSecretName: String(store.kekSecretName) } : {}),
+    ...initWhere(store, trustDomain, prepared),
     csrFile,
     subject: new x509.Pkcs10CertificateRequest(pending.csrPem).subject,
     keyAlgorithm,
@@ -164,12 +160,7 @@ export async function runInitImport(ctx: CliContext, o: InitOptions): Promise<In
   });
   ctx.logger.info({ component: "ca", trustDomain: authority.trustDomain, store: store.location }, "CA initialised under an upstream root");
   return {
-    store: store.location,
-    trustDomain: authority.trustDomain,
-    kekFile,
-    kekCreated: false,
-    kekSecret,
-    ...("kekSecretName" in store ? { kekSecretName: String(store.kekSecretName) } : {}),
+    ...initWhere(store, authority.trustDomain, { kekFile, kekCreated: false, kekSecret }),
     offlineRootKeyFile: null,
     certificates: describeAuthority(authority),
     next: nextSteps(ctx, store, kekFile),

@@ -56,7 +56,53 @@ export interface InitResult extends InitWhere {
   next: string[];
 }
 
+/** Where an init wrote: its store, its trust domain, and the key-encryption key it used (see prepareKek). */
+export function initWhere(store: CaStore, trustDomain: string, k: Pick<PreparedKek, "kekFile" | "kekCreated" | "kekSecret">): InitWhere {
+  return {
+    store: store.location,
+    trustDomain,
+    kekFile: k.kekFile,
+    kekCreated: k.kekCreated,
+    kekSecret: k.kekSecret,
+    ...(isSwarmStore(store) ? { kekSecretName: store.kekSecretName } : {}),
+  };
+}
+
 export async function runInit(ctx: CliContext, o: InitOptions): Promise<InitResult> {
+  const settings = initSettings(ctx, o);
+  const offlineRootKeyFile = await checkOfflineRootFile(o);
+  // Read the passphrase before anything is written: a bad one must leave no key-encryption key behind.
+  const passphrase = await readRootPassphrase(o);
+
+  const store = await ctx.store();
+  // Refuse early, before any key is made, when a CA exists and --force was not given.
+  if (!o.force && (await store.readCaState()) !== null) {
+    throw new MtlsError("ca-exists", `a CA already exists in ${store.location} (use --force to replace it; services keep their certificates until rotated)`);
+  }
+  const prepared = await prepareKek(ctx, store, { create: true });
+
+  const { authority, offlineRootKeyPem } = await createAuthority({
+    ...settings,
+    offlineRoot: o.offlineRoot && passphrase ? { passphrase } : undefined,
+  });
+  await storeCa(store, sealAuthority(authority, prepared.kek), {
+    force: o.force === true,
+    rootKey: offlineRootKeyFile && offlineRootKeyPem ? { file: offlineRootKeyFile, pem: offlineRootKeyPem } : null,
+  });
+  ctx.logger.info({ component: "ca", trustDomain: settings.trustDomain, store: store.location }, "CA initialised");
+
+  const next = nextSteps(ctx, store, prepared.kekFile);
+  if (offlineRootKeyFile) next.unshift(`move ${offlineRootKeyFile} somewhere offline: it is the only copy of the root key`);
+  return {
+    ...initWhere(store, settings.trustDomain, prepared),
+    offlineRootKeyFile,
+    certificates: describeAuthority(authority),
+    next,
+  };
+}
+
+/** The new CA's trust domain, key algorithm and lifetimes: the flags, else the configuration. */
+function initSettings(ctx: CliContext, o: InitOptions) {
   const c = ctx.config;
   const trustDomain = validateTrustDomain(o.trustDomain ?? c.ca.trustDomain);
   const keyAlgorithm = parseKeyAlgorithm(o.keyAlg ?? c.ca.keyAlgorithm);
@@ -67,8 +113,11 @@ export async function runInit(ctx: CliContext, o: InitOptions): Promise<InitResu
   if (o.offlineRoot && !o.rootPassphraseFile) {
     throw badInput("--offline-root needs --root-passphrase-file FILE (the passphrase that encrypts the root key file)");
   }
+  return { trustDomain, keyAlgorithm, rootTtlSeconds, intermediateTtlSeconds, maxLeafTtlSeconds };
+}
 
-  // An existing file may be another CA's only root key: never replace it without --force.
+/** --offline-root FILE, resolved. An existing file may be another CA's only root key: never replaced without --force. */
+async function checkOfflineRootFile(o: InitOptions): Promise<string | null> {
   const offlineRootKeyFile = o.offlineRoot ? resolve(o.offlineRoot) : null;
   if (offlineRootKeyFile) {
     const st = await lstat(offlineRootKeyFile).catch(() => null);
@@ -77,66 +126,43 @@ export async function runInit(ctx: CliContext, o: InitOptions): Promise<InitResu
       throw badInput(`--offline-root ${offlineRootKeyFile}: the file exists (it may hold another CA's root key); choose a new file name, or pass --force to overwrite it`);
     }
   }
+  return offlineRootKeyFile;
+}
 
-  // Read the passphrase before anything is written: a bad one must leave no key-encryption key behind.
-  let passphrase: string | undefined;
-  if (o.rootPassphraseFile) {
-    passphrase = (await readFile(resolve(o.rootPassphraseFile), "utf8").catch((e: NodeJS.ErrnoException) => {
-      throw badInput(`--root-passphrase-file ${o.rootPassphraseFile}: cannot be read (${e.code})`);
-    })).trim();
-    if (passphrase.length < 16) throw badInput("--root-passphrase-file: the passphrase must be at least 16 characters");
-  }
+async function readRootPassphrase(o: InitOptions): Promise<string | undefined> {
+  if (!o.rootPassphraseFile) return undefined;
+  const passphrase = (await readFile(resolve(o.rootPassphraseFile), "utf8").catch((e: NodeJS.ErrnoException) => {
+    throw badInput(`--root-passphrase-file ${o.rootPassphraseFile}: cannot be read (${e.code})`);
+  })).trim();
+  if (passphrase.length < 16) throw badInput("--root-passphrase-file: the passphrase must be at least 16 characters");
+  return passphrase;
+}
 
-  const store = await ctx.store();
-  // Refuse early, before any key is made, when a CA exists and --force was not given.
-  if (!o.force && (await store.readCaState()) !== null) {
-    throw new MtlsError("ca-exists", `a CA already exists in ${store.location} (use --force to replace it; services keep their certificates until rotated)`);
-  }
-  const { kekFile, kekCreated, kek, kekSecret } = await prepareKek(ctx, store, { create: true });
-
-  const { authority, offlineRootKeyPem } = await createAuthority({
-    trustDomain,
-    keyAlgorithm,
-    rootTtlSeconds,
-    intermediateTtlSeconds,
-    maxLeafTtlSeconds,
-    offlineRoot: o.offlineRoot && passphrase ? { passphrase } : undefined,
-  });
-  // The root key is written and synced under a temporary name first, and takes its name only once the CA state is
-  // stored: a failure leaves no root key file (and never a CA whose root key was not written).
+/**
+ * Stores the sealed CA state and, with an offline root, its root key file. The root key is written and synced under
+ * a temporary name first, and takes its name only once the CA state is stored: a failure leaves no root key file
+ * (and never a CA whose root key was not written).
+ */
+async function storeCa(store: CaStore, sealed: string, p: { force: boolean; rootKey: { file: string; pem: string } | null }): Promise<void> {
+  const file = p.rootKey?.file;
   let rootKey: PreparedFile | null = null;
-  if (offlineRootKeyFile && offlineRootKeyPem) {
-    rootKey = await prepareFileAtomic(offlineRootKeyFile, offlineRootKeyPem, { mode: 0o400 }).catch((e: NodeJS.ErrnoException) => {
-      throw badInput(`--offline-root ${offlineRootKeyFile}: cannot be written (${e.code ?? e.message})`);
+  if (p.rootKey) {
+    rootKey = await prepareFileAtomic(p.rootKey.file, p.rootKey.pem, { mode: 0o400 }).catch((e: NodeJS.ErrnoException) => {
+      throw badInput(`--offline-root ${file}: cannot be written (${e.code ?? e.message})`);
     });
   }
   try {
-    await store.writeCaState(sealAuthority(authority, kek), { replace: o.force === true });
+    await store.writeCaState(sealed, { replace: p.force });
   } catch (e) {
     await rootKey?.discard();
     throw e;
   }
   if (rootKey) {
     const tmp = rootKey.path;
-    await rootKey.commit({ exclusive: o.force !== true }).catch((e: NodeJS.ErrnoException) => {
-      throw new MtlsError("internal", `the CA is stored, but its root key could not be named ${offlineRootKeyFile} (${e.code ?? e.message}); it is in ${tmp}: move it somewhere offline`);
+    await rootKey.commit({ exclusive: !p.force }).catch((e: NodeJS.ErrnoException) => {
+      throw new MtlsError("internal", `the CA is stored, but its root key could not be named ${file} (${e.code ?? e.message}); it is in ${tmp}: move it somewhere offline`);
     });
   }
-  ctx.logger.info({ component: "ca", trustDomain, store: store.location }, "CA initialised");
-
-  const next = nextSteps(ctx, store, kekFile);
-  if (offlineRootKeyFile) next.unshift(`move ${offlineRootKeyFile} somewhere offline: it is the only copy of the root key`);
-  return {
-    store: store.location,
-    trustDomain,
-    kekFile,
-    kekCreated,
-    kekSecret,
-    ...(isSwarmStore(store) ? { kekSecretName: store.kekSecretName } : {}),
-    offlineRootKeyFile,
-    certificates: describeAuthority(authority),
-    next,
-  };
 }
 
 /** What `init` prints as the next steps once a CA is stored. */
