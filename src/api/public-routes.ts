@@ -38,8 +38,14 @@ export function publicReadiness(state: Readiness): { ready: true } | { ready: fa
 const QUIET = "warn" as const;
 
 export function registerPublicRoutes(app: FastifyInstance, p: PublicRoutesRegisterParams): void {
-  const cp = p.controlPlane;
+  registerHealthRoutes(app, p);
+  registerTrustRoutes(app, p.controlPlane);
+  registerServiceRoutes(app, p.controlPlane);
+}
 
+/** Liveness, readiness and the Prometheus scrape. */
+function registerHealthRoutes(app: FastifyInstance, p: PublicRoutesRegisterParams): void {
+  const cp = p.controlPlane;
   app.get("/healthz", {
     logLevel: QUIET,
     schema: {
@@ -91,7 +97,10 @@ export function registerPublicRoutes(app: FastifyInstance, p: PublicRoutesRegist
     const text = await p.metrics.registry.metrics();
     return reply.type(p.metrics.registry.contentType).send(text);
   });
+}
 
+/** The trust bundle and the CA certificates. */
+function registerTrustRoutes(app: FastifyInstance, cp: ControlPlane): void {
   app.get("/v1/bundle.pem", {
     schema: {
       tags: ["trust"],
@@ -121,7 +130,10 @@ export function registerPublicRoutes(app: FastifyInstance, p: PublicRoutesRegist
     const rotation = cp.caRotation ? await cp.caRotation() : null;
     return rotation ? { certificates, rotation } : { certificates };
   });
+}
 
+/** The services' certificate status and their Envoy bootstraps. */
+function registerServiceRoutes(app: FastifyInstance, cp: ControlPlane): void {
   app.get("/v1/services", {
     schema: {
       tags: ["services"],

@@ -3,7 +3,7 @@
  * turn a service or identity name into a SPIFFE ID. `ENVOY_LABELS` is the label reference as data (the
  * README's table is generated/checked from it).
  */
-import { badInput } from "../errors.js";
+import { badInput, type MtlsError } from "../errors.js";
 import { closestMatch } from "../closest-match.js";
 import { ENVOY_DEFAULTS, type EnvoySidecarSettings, type EnvoyUpstream } from "./envoy-sidecar-settings.js";
 
@@ -57,86 +57,144 @@ export interface EnvoyLabelsContext {
 const SERVICE_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?$/;
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
+/** A service's labels read under the prefix: trimmed values, and errors that name the label. */
+interface PrefixedLabels {
+  all: Record<string, string>;
+  label(name: string): string;
+  read(name: string): string | undefined;
+  fail(name: string, value: string, why: string): MtlsError;
+}
+
+function prefixedLabels(labels: Record<string, string>, prefix: string): PrefixedLabels {
+  const label = (name: string) => `${prefix}${name}`;
+  return {
+    all: labels,
+    label,
+    read(name) {
+      const v = labels[label(name)];
+      return v === undefined ? undefined : v.trim();
+    },
+    fail: (name, value, why) => badInput(`label ${label(name)}: '${value}' ${why}`),
+  };
+}
+
 /** Settings for the service's Envoy sidecar, or null when `<prefix>envoy` is absent or `false`. Throws `bad-input` naming the label. */
 export function parseEnvoyLabels(labels: Record<string, string>, ctx: EnvoyLabelsContext): EnvoySidecarSettings | null {
-  const p = ctx.prefix;
-  const label = (name: string) => `${p}${name}`;
-  const fail = (name: string, value: string, why: string) => badInput(`label ${label(name)}: '${value}' ${why}`);
-  const read = (name: string): string | undefined => {
-    const v = labels[label(name)];
-    return v === undefined ? undefined : v.trim();
-  };
-
-  const enabled = read("envoy");
+  const l = prefixedLabels(labels, ctx.prefix);
+  const enabled = l.read("envoy");
   if (enabled === undefined || enabled === "false") return null;
-  if (enabled !== "true") throw fail("envoy", enabled, "must be true or false");
+  if (enabled !== "true") throw l.fail("envoy", enabled, "must be true or false");
+  rejectUnknownEnvoyLabels(l);
 
-  // Typos in envoy labels would silently fall back to defaults: reject them.
-  const known = ENVOY_LABELS.map((l) => label(l.name));
-  for (const key of Object.keys(labels)) {
-    if (!key.startsWith(label("envoy.")) || known.includes(key)) continue;
+  const mode = readMode(l);
+  const tlsMinimum = readTlsMinimum(l);
+  const listenPort = readPort(l, "envoy.listen", ENVOY_DEFAULTS.listenPort);
+  const adminPort = readPort(l, "envoy.admin-port", ENVOY_DEFAULTS.adminPort);
+  const readyPort = readPort(l, "envoy.ready-port", ENVOY_DEFAULTS.readyPort);
+  const app = parseApp(l.read("envoy.app"), (v, why) => l.fail("envoy.app", v, why));
+  const maxConnections = readMaxConnections(l);
+  const target = readTarget(l);
+  const upstreams = parseUpstreams(l.read("envoy.upstreams"), ctx, (v, why) => l.fail("envoy.upstreams", v, why));
+  const allow = parseAllow(l.read("allow"), ctx, (v, why) => l.fail("allow", v, why));
+  checkOwnPorts(l, { listenPort, adminPort, readyPort, upstreams, app });
+
+  return {
+    identity: ctx.identity,
+    trustDomain: ctx.trustDomain,
+    spiffeId: ctx.spiffeIdOf(ctx.identity),
+    mode,
+    listenPort,
+    app,
+    allow,
+    upstreams,
+    tlsMinimum,
+    files: { cert: readSecretFile(l, "cert"), key: readSecretFile(l, "key"), ca: readSecretFile(l, "ca") },
+    adminPort,
+    readyPort,
+    maxConnections,
+    connectTimeoutSeconds: readSeconds(l, "envoy.connect-timeout", ENVOY_DEFAULTS.connectTimeoutSeconds),
+    idleTimeoutSeconds: readSeconds(l, "envoy.idle-timeout", ENVOY_DEFAULTS.idleTimeoutSeconds),
+    target,
+  };
+}
+
+/** Typos in envoy labels would silently fall back to defaults: reject them. */
+function rejectUnknownEnvoyLabels(l: PrefixedLabels): void {
+  const known = ENVOY_LABELS.map((d) => l.label(d.name));
+  for (const key of Object.keys(l.all)) {
+    if (!key.startsWith(l.label("envoy.")) || known.includes(key)) continue;
     const hint = closestMatch(key, known);
-    throw badInput(`label ${key}: unknown Envoy label${hint ? `; did you mean ${hint}?` : ""} (known: ${known.filter((k) => k.startsWith(label("envoy."))).join(", ")})`);
+    throw badInput(`label ${key}: unknown Envoy label${hint ? `; did you mean ${hint}?` : ""} (known: ${known.filter((k) => k.startsWith(l.label("envoy."))).join(", ")})`);
   }
+}
 
-  const port = (name: string, fallback: number): number => {
-    const v = read(name);
-    if (v === undefined) return fallback;
-    return parsePort(v) ?? (() => { throw fail(name, v, "is not a port (1-65535)"); })();
-  };
-  const seconds = (name: string, fallback: number): number => {
-    const v = read(name);
-    if (v === undefined) return fallback;
-    const m = /^(\d+)(s|m|h)?$/.exec(v);
-    const n = m ? Number(m[1]) * (m[2] === "h" ? 3600 : m[2] === "m" ? 60 : 1) : NaN;
-    if (!(n >= 1 && n <= 86400)) throw fail(name, v, "is not a duration between 1s and 24h (like 30, 30s, 5m, 1h)");
-    return n;
-  };
+function readMode(l: PrefixedLabels): EnvoySidecarSettings["mode"] {
+  const modeText = l.read("envoy.mode") ?? ENVOY_DEFAULTS.mode;
+  if (modeText !== "tcp" && modeText !== "http") throw l.fail("envoy.mode", modeText, "must be tcp or http");
+  return modeText;
+}
 
-  const modeText = read("envoy.mode") ?? ENVOY_DEFAULTS.mode;
-  if (modeText !== "tcp" && modeText !== "http") throw fail("envoy.mode", modeText, "must be tcp or http");
+function readTlsMinimum(l: PrefixedLabels): EnvoySidecarSettings["tlsMinimum"] {
+  const tlsText = l.read("envoy.tls-min") ?? ENVOY_DEFAULTS.tlsMinimum;
+  if (tlsText !== "1.2" && tlsText !== "1.3") throw l.fail("envoy.tls-min", tlsText, "must be 1.2 or 1.3");
+  return tlsText;
+}
 
-  const tlsText = read("envoy.tls-min") ?? ENVOY_DEFAULTS.tlsMinimum;
-  if (tlsText !== "1.2" && tlsText !== "1.3") throw fail("envoy.tls-min", tlsText, "must be 1.2 or 1.3");
+function readPort(l: PrefixedLabels, name: string, fallback: number): number {
+  const v = l.read(name);
+  if (v === undefined) return fallback;
+  return parsePort(v) ?? (() => { throw l.fail(name, v, "is not a port (1-65535)"); })();
+}
 
-  const listenPort = port("envoy.listen", ENVOY_DEFAULTS.listenPort);
-  const adminPort = port("envoy.admin-port", ENVOY_DEFAULTS.adminPort);
-  const readyPort = port("envoy.ready-port", ENVOY_DEFAULTS.readyPort);
+function readSeconds(l: PrefixedLabels, name: string, fallback: number): number {
+  const v = l.read(name);
+  if (v === undefined) return fallback;
+  const m = /^(\d+)(s|m|h)?$/.exec(v);
+  const n = m ? Number(m[1]) * (m[2] === "h" ? 3600 : m[2] === "m" ? 60 : 1) : NaN;
+  if (!(n >= 1 && n <= 86400)) throw l.fail(name, v, "is not a duration between 1s and 24h (like 30, 30s, 5m, 1h)");
+  return n;
+}
 
-  const app = parseApp(read("envoy.app"), (v, why) => fail("envoy.app", v, why));
-
-  const maxText = read("envoy.max-connections");
+function readMaxConnections(l: PrefixedLabels): number {
+  const maxText = l.read("envoy.max-connections");
   let maxConnections: number = ENVOY_DEFAULTS.maxConnections;
   if (maxText !== undefined) {
     maxConnections = /^\d+$/.test(maxText) ? Number(maxText) : NaN;
-    if (!(maxConnections >= 1 && maxConnections <= 10_000_000)) throw fail("envoy.max-connections", maxText, "is not a whole number between 1 and 10000000");
+    if (!(maxConnections >= 1 && maxConnections <= 10_000_000)) throw l.fail("envoy.max-connections", maxText, "is not a whole number between 1 and 10000000");
   }
+  return maxConnections;
+}
 
-  const target = read("envoy.target") ?? ENVOY_DEFAULTS.target;
-  if (!/^\/[^\s\0]*[^/\s\0]$/.test(target)) throw fail("envoy.target", target, "is not an absolute file path");
+function readTarget(l: PrefixedLabels): string {
+  const target = l.read("envoy.target") ?? ENVOY_DEFAULTS.target;
+  if (!/^\/[^\s\0]*[^/\s\0]$/.test(target)) throw l.fail("envoy.target", target, "is not an absolute file path");
+  return target;
+}
 
-  const upstreams = parseUpstreams(read("envoy.upstreams"), ctx, (v, why) => fail("envoy.upstreams", v, why));
-  const allow = parseAllow(read("allow"), ctx, (v, why) => fail("allow", v, why));
+/** `target.cert|key|ca`: a file name under /run/secrets, or an absolute path. */
+function readSecretFile(l: PrefixedLabels, name: "cert" | "key" | "ca"): string {
+  const v = l.read(`target.${name}`);
+  if (v === undefined) return ENVOY_DEFAULTS.files[name];
+  if (v.startsWith("/")) {
+    if (!/^\/[^\s\0]*[^/\s\0]$/.test(v)) throw l.fail(`target.${name}`, v, "is not a file path");
+    return v;
+  }
+  if (!/^[A-Za-z0-9._-]+$/.test(v) || v === "." || v === "..") throw l.fail(`target.${name}`, v, "is not a file name (letters, digits, . _ -)");
+  return `/run/secrets/${v}`;
+}
 
-  const file = (name: "cert" | "key" | "ca"): string => {
-    const v = read(`target.${name}`);
-    if (v === undefined) return ENVOY_DEFAULTS.files[name];
-    if (v.startsWith("/")) {
-      if (!/^\/[^\s\0]*[^/\s\0]$/.test(v)) throw fail(`target.${name}`, v, "is not a file path");
-      return v;
-    }
-    if (!/^[A-Za-z0-9._-]+$/.test(v) || v === "." || v === "..") throw fail(`target.${name}`, v, "is not a file name (letters, digits, . _ -)");
-    return `/run/secrets/${v}`;
-  };
-
-  // Everything bound inside the sidecar's network namespace needs its own port.
+/** Everything bound inside the sidecar's network namespace needs its own port. */
+function checkOwnPorts(
+  l: PrefixedLabels,
+  p: { listenPort: number; adminPort: number; readyPort: number; upstreams: EnvoyUpstream[]; app: { host: string; port: number } },
+): void {
   const bound: Array<[string, number]> = [
-    [label("envoy.listen"), listenPort],
-    [label("envoy.admin-port"), adminPort],
-    [label("envoy.ready-port"), readyPort],
-    ...upstreams.map((u): [string, number] => [`${label("envoy.upstreams")} (${u.name} local port)`, u.localPort]),
+    [l.label("envoy.listen"), p.listenPort],
+    [l.label("envoy.admin-port"), p.adminPort],
+    [l.label("envoy.ready-port"), p.readyPort],
+    ...p.upstreams.map((u): [string, number] => [`${l.label("envoy.upstreams")} (${u.name} local port)`, u.localPort]),
   ];
-  if (app.host === "127.0.0.1" || app.host === "localhost") bound.push([`${label("envoy.app")} (the app on loopback)`, app.port]);
+  if (p.app.host === "127.0.0.1" || p.app.host === "localhost") bound.push([`${l.label("envoy.app")} (the app on loopback)`, p.app.port]);
   for (let i = 0; i < bound.length; i++) {
     for (let j = i + 1; j < bound.length; j++) {
       const [a, pa] = bound[i] as [string, number];
@@ -144,25 +202,6 @@ export function parseEnvoyLabels(labels: Record<string, string>, ctx: EnvoyLabel
       if (pa === pb) throw badInput(`label ${b}: port ${pb} is already used by ${a}`);
     }
   }
-
-  return {
-    identity: ctx.identity,
-    trustDomain: ctx.trustDomain,
-    spiffeId: ctx.spiffeIdOf(ctx.identity),
-    mode: modeText,
-    listenPort,
-    app,
-    allow,
-    upstreams,
-    tlsMinimum: tlsText,
-    files: { cert: file("cert"), key: file("key"), ca: file("ca") },
-    adminPort,
-    readyPort,
-    maxConnections,
-    connectTimeoutSeconds: seconds("envoy.connect-timeout", ENVOY_DEFAULTS.connectTimeoutSeconds),
-    idleTimeoutSeconds: seconds("envoy.idle-timeout", ENVOY_DEFAULTS.idleTimeoutSeconds),
-    target,
-  };
 }
 
 function parsePort(v: string): number | undefined {
