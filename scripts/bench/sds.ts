@@ -8,7 +8,11 @@
  * Baseline in the same run: the versioned-secret rollout of M busybox services on the sandbox swarm (concurrency 4,
  * serve's default), where every rotation replaces each service's task.
  *
- * Run: npm run bench:sds   (options: --streams N (default 1000), --services M (default 20), --no-baseline)
+ * Memory: serve's own process (the child's pid, checked to be `serve`): VmRSS from /proc, heap and external from its
+ * /metrics, before the streams, holding them and after the rotation. Beside it, the floor (./sds-floor.ts): bare Node
+ * servers holding the same N mTLS connections with the same certificates: node:tls, node:http2, grpc-js.
+ *
+ * Run: npm run bench:sds   (options: --streams N (default 1000), --services M (default 20), --no-baseline, --no-floor)
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { X509Certificate } from "node:crypto";
@@ -21,7 +25,8 @@ import { loadSdsProtos, SECRET_TYPE_URL, type DiscoveryRequest, type DiscoveryRe
 import { readKekFile } from "../../src/store/kek-file.js";
 import { openFleetBench, REPO } from "./bench-fleet.js";
 import { loadAverage, positiveInt, printTable, runMain, sec } from "./bench-kit.js";
-import { vmRssBytes } from "./load-figures.js";
+import { promValue, vmRssBytes } from "./load-figures.js";
+import { FLOOR_KINDS, measureFloor, type FloorFigure } from "./sds-floor.js";
 import { freeLocalPort } from "./serve-child.js";
 
 const TD = "bench.local";
@@ -33,7 +38,21 @@ const rss = (pid: number): number | undefined => {
     return undefined;
   }
 };
-const mib = (b: number | undefined): string => (b === undefined ? "-" : (b / 1048576).toFixed(1));
+const mib = (b: number | undefined): string => (b === undefined || Number.isNaN(b) ? "-" : (b / 1048576).toFixed(1));
+const kib = (b: number): string => (Number.isNaN(b) ? "-" : (b / 1024).toFixed(1));
+
+/** serve's memory as it sees it: VmRSS from /proc/<pid>, heap and external (Buffers, WebAssembly) from its /metrics. */
+interface ServeMemory {
+  rss: number | undefined;
+  heapUsed: number | undefined;
+  heapTotal: number | undefined;
+  external: number | undefined;
+}
+async function serveMemory(pid: number, apiPort: number): Promise<ServeMemory> {
+  const text = await fetch(`http://127.0.0.1:${apiPort}/metrics`).then((r) => r.text(), () => "");
+  const metric = (name: string): number | undefined => promValue(text, `swarm_mtls_${name}`);
+  return { rss: rss(pid), heapUsed: metric("nodejs_heap_size_used_bytes"), heapTotal: metric("nodejs_heap_size_total_bytes"), external: metric("nodejs_external_memory_bytes") };
+}
 
 async function waitFor<T>(what: string, withinMs: number, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + withinMs;
@@ -78,7 +97,31 @@ function openStream(address: string, spiffeId: string, tls: { ca: Buffer; cert: 
   return s;
 }
 
-async function sdsRun(n: number): Promise<{ reopened: number; deliveredMs: number }> {
+interface SdsRun {
+  reopened: number;
+  deliveredMs: number;
+  /** serve's RSS with the bootstrap certificates issued and with the N streams open. */
+  rssIdle: number;
+  rssStreams: number;
+  floor: FloorFigure[];
+}
+
+/** Runs the bare servers of ./sds-floor.ts with the run's certificates: identity 0's as the server's, every identity's as a client. */
+async function floorRun(certs: string, ids: readonly string[]): Promise<FloorFigure[]> {
+  const file = (id: string, f: string): string => join(certs, id, f);
+  const first = ids[0] as string;
+  const files = { key: file(first, "tls.key"), cert: file(first, "tls.crt"), ca: file(first, "ca.crt") };
+  const server = { key: readFileSync(files.key), cert: readFileSync(files.cert), ca: readFileSync(files.ca) };
+  const clients = ids.map((id) => ({ key: readFileSync(file(id, "tls.key")), cert: readFileSync(file(id, "tls.crt")) }));
+  const out: FloorFigure[] = [];
+  for (const kind of FLOOR_KINDS) {
+    console.error(`floor: a bare ${kind} server holding ${ids.length} mTLS connections …`);
+    out.push(await measureFloor(kind, server, clients, files));
+  }
+  return out;
+}
+
+async function sdsRun(n: number, withFloor: boolean): Promise<SdsRun> {
   const dir = mkdtempSync(join(tmpdir(), "bench-sds-"));
   const data = join(dir, "data");
   const ids = Array.from({ length: n }, (_, i) => `s${String(i).padStart(4, "0")}`);
@@ -92,12 +135,17 @@ async function sdsRun(n: number): Promise<{ reopened: number; deliveredMs: numbe
   const kill = () => child.kill("SIGKILL");
   process.on("exit", kill);
   const streams: Stream[] = [];
+  let floor: FloorFigure[] = [];
   try {
     const pid = child.pid as number;
-    const rssIdle = await waitFor(`serve writes ${n} bootstrap certificates (${log.slice(-500)})`, 30 * 60_000, () => {
+    // The figures are this process's own: the node that runs the CLI's `serve`, not a wrapper.
+    if (!readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes("serve")) throw new Error(`pid ${pid} is not serve`);
+    await waitFor(`serve writes ${n} bootstrap certificates (${log.slice(-500)})`, 30 * 60_000, () => {
       if (child.exitCode !== null) throw new Error(`serve exited: ${log.slice(-1000)}`);
-      return ids.every((id) => existsSync(join(data, "certs", id, "tls.key"))) ? (rss(pid) ?? 0) : undefined;
+      return ids.every((id) => existsSync(join(data, "certs", id, "tls.key"))) ? true : undefined;
     });
+    await sleep(3000);
+    const memIdle = await serveMemory(pid, apiPort);
     console.error(`serve has the ${n} bootstrap certificates; opening ${n} streams …`);
     const ca = readFileSync(join(data, "certs", ids[0] as string, "ca.crt"));
     const openedAt = Date.now();
@@ -108,7 +156,7 @@ async function sdsRun(n: number): Promise<{ reopened: number; deliveredMs: numbe
     await waitFor("every stream has its first working certificate", 10 * 60_000, () => (streams.every((s) => s.acked.length > 0) ? true : undefined));
     const firstMs = Date.now() - openedAt;
     await sleep(3000);
-    const rssStreams = rss(pid);
+    const memStreams = await serveMemory(pid, apiPort);
 
     // The forced rotation: a new intermediate in the CA state, as an intermediate CA rotation writes it.
     const kek = await readKekFile(join(data, "kek"));
@@ -130,7 +178,8 @@ async function sdsRun(n: number): Promise<{ reopened: number; deliveredMs: numbe
       return streams.every((s) => (issuerOf(s) ?? "").includes(newCn)) ? true : undefined;
     });
     const deliveredMs = Math.max(...streams.map((s) => s.acked[s.acked.length - 1]?.at ?? 0)) - rotatedAt;
-    const rssAfter = rss(pid);
+    await sleep(3000);
+    const memAfter = await serveMemory(pid, apiPort);
     const reopened = streams.filter((s) => s.errors > 0 || s.opens > 1).length;
     console.log(`SDS: ${n} identities, one stream each (mTLS, own bootstrap certificate); node ${process.version}; load average ${loadAverage()}`);
     printTable(["SDS", "value"], [
@@ -138,9 +187,20 @@ async function sdsRun(n: number): Promise<{ reopened: number; deliveredMs: numbe
       ["new intermediate written → serve read it, s", seenAt ? sec(seenAt - rotatedAt) : "-"],
       ["new intermediate written → every stream ACKed a certificate from it, s", sec(deliveredMs)],
       ["streams that ended or reopened (task restarts: none are needed)", String(reopened)],
-      ["serve RSS MiB: bootstrap done / N streams / after the rotation", `${mib(rssIdle)} / ${mib(rssStreams)} / ${mib(rssAfter)}`],
     ]);
-    return { reopened, deliveredMs };
+    console.log("");
+    const memRow = (what: string, m: ServeMemory): string[] => [what, mib(m.rss), mib(m.heapUsed), mib(m.heapTotal), mib(m.external)];
+    printTable([`serve's own process (pid ${pid}), 3 s after each step`, "RSS MiB", "heap used MiB", "heap total MiB", "external MiB"], [
+      memRow("bootstrap certificates issued, no stream", memIdle),
+      memRow(`holding ${n} streams (each with its working certificate)`, memStreams),
+      memRow("after the rotation", memAfter),
+    ]);
+    for (const s of streams) s.close();
+    streams.length = 0;
+    child.kill("SIGTERM");
+    await Promise.race([new Promise((r) => child.once("exit", r)), sleep(10_000)]);
+    if (withFloor) floor = await floorRun(join(data, "certs"), ids);
+    return { reopened, deliveredMs, rssIdle: memIdle.rss ?? NaN, rssStreams: memStreams.rss ?? NaN, floor };
   } finally {
     for (const s of streams) s.close();
     child.kill("SIGTERM");
@@ -149,6 +209,17 @@ async function sdsRun(n: number): Promise<{ reopened: number; deliveredMs: numbe
     process.off("exit", kill);
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** RSS per connection: serve's (no stream → N streams) beside the bare servers' (no connection → N). */
+function printFloor(n: number, r: SdsRun): void {
+  const row = (what: string, before: number, holding: number): string[] => [what, mib(before), mib(holding), kib((holding - before) / n)];
+  const names: Record<string, string> = { tls: "bare node:tls server", http2: "bare node:http2 server, one stream each", grpc: "bare grpc-js server, one stream each" };
+  console.log("");
+  printTable([`process holding ${n} mTLS connections (the run's certificates)`, "RSS before MiB", "RSS holding MiB", "KiB per connection"], [
+    ...r.floor.map((f) => row(names[f.kind] ?? f.kind, f.rssBefore, f.rssHolding)),
+    row("serve, one SDS stream each (with its working certificate)", r.rssIdle, r.rssStreams),
+  ]);
 }
 
 async function baselineRun(m: number): Promise<{ wallMs: number; restarts: number; failed: number }> {
@@ -166,7 +237,8 @@ async function baselineRun(m: number): Promise<{ wallMs: number; restarts: numbe
 async function main(): Promise<void> {
   const n = positiveInt("--streams", 1000, 20000);
   const m = positiveInt("--services", 20);
-  const sds = await sdsRun(n);
+  const sds = await sdsRun(n, !process.argv.includes("--no-floor"));
+  if (sds.floor.length > 0) printFloor(n, sds);
   const base = process.argv.includes("--no-baseline") ? null : await baselineRun(m);
   console.log("");
   printTable(["forced rotation", "delivered to all, s", "task restarts"], [
