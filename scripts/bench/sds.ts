@@ -12,7 +12,8 @@
  * /metrics, before the streams, holding them and after the rotation. Beside it, the floor (./sds-floor.ts): bare Node
  * servers holding the same N mTLS connections with the same certificates: node:tls, node:http2, grpc-js.
  *
- * Run: npm run bench:sds   (options: --streams N (default 1000), --services M (default 20), --no-baseline, --no-floor)
+ * Run: npm run bench:sds   (options: --streams N (default 1000), --services M (default 20), --no-baseline, --no-floor,
+ * --serve-node-options '<node flags>': serve's NODE_OPTIONS, e.g. --max-semi-space-size=1)
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { X509Certificate } from "node:crypto";
@@ -24,7 +25,7 @@ import { certFingerprint, createIntermediateCa, openAuthority, sealAuthority } f
 import { loadSdsProtos, SECRET_TYPE_URL, type DiscoveryRequest, type DiscoveryResponse } from "../../src/sds/sds-protos.js";
 import { readKekFile } from "../../src/store/kek-file.js";
 import { openFleetBench, REPO } from "./bench-fleet.js";
-import { loadAverage, positiveInt, printTable, runMain, sec } from "./bench-kit.js";
+import { arg, loadAverage, positiveInt, printTable, runMain, sec } from "./bench-kit.js";
 import { promValue, vmRssBytes } from "./load-figures.js";
 import { FLOOR_KINDS, measureFloor, type FloorFigure } from "./sds-floor.js";
 import { freeLocalPort } from "./serve-child.js";
@@ -121,14 +122,14 @@ async function floorRun(certs: string, ids: readonly string[]): Promise<FloorFig
   return out;
 }
 
-async function sdsRun(n: number, withFloor: boolean): Promise<SdsRun> {
+async function sdsRun(n: number, withFloor: boolean, nodeOptions: string | undefined): Promise<SdsRun> {
   const dir = mkdtempSync(join(tmpdir(), "bench-sds-"));
   const data = join(dir, "data");
   const ids = Array.from({ length: n }, (_, i) => `s${String(i).padStart(4, "0")}`);
   writeFileSync(join(dir, "config.yaml"), ["identities:", ...ids.map((id) => `  - { name: ${id}, sds: true }`), "sds: { enabled: true, workingTtl: 1h }", ""].join("\n"));
   const apiPort = await freeLocalPort();
   const sdsPort = await freeLocalPort();
-  const env = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", SWARM_MTLS_SCHEDULE_CRON: "0 0 1 1 *", SWARM_MTLS_LOG_LEVEL: "warn" };
+  const env = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", SWARM_MTLS_SCHEDULE_CRON: "0 0 1 1 *", SWARM_MTLS_LOG_LEVEL: "warn", ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) };
   const child: ChildProcess = spawn(process.execPath, [join(REPO, "dist/src/cli/main.js"), "serve", "--config", join(dir, "config.yaml"), "--store", `file:${data}`, "--trust-domain", TD, "--no-tls", "--listen", `127.0.0.1:${apiPort}`, "--sds-listen", `127.0.0.1:${sdsPort}`], { env, stdio: ["ignore", "ignore", "pipe"], detached: true });
   let log = "";
   child.stderr?.on("data", (d) => (log = (log + String(d)).slice(-4000)));
@@ -181,7 +182,7 @@ async function sdsRun(n: number, withFloor: boolean): Promise<SdsRun> {
     await sleep(3000);
     const memAfter = await serveMemory(pid, apiPort);
     const reopened = streams.filter((s) => s.errors > 0 || s.opens > 1).length;
-    console.log(`SDS: ${n} identities, one stream each (mTLS, own bootstrap certificate); node ${process.version}; load average ${loadAverage()}`);
+    console.log(`SDS: ${n} identities, one stream each (mTLS, own bootstrap certificate); node ${process.version}${nodeOptions ? `, serve's NODE_OPTIONS=${nodeOptions}` : ""}; load average ${loadAverage()}`);
     printTable(["SDS", "value"], [
       ["first working certificate on every stream, s", sec(firstMs)],
       ["new intermediate written → serve read it, s", seenAt ? sec(seenAt - rotatedAt) : "-"],
@@ -237,7 +238,7 @@ async function baselineRun(m: number): Promise<{ wallMs: number; restarts: numbe
 async function main(): Promise<void> {
   const n = positiveInt("--streams", 1000, 20000);
   const m = positiveInt("--services", 20);
-  const sds = await sdsRun(n, !process.argv.includes("--no-floor"));
+  const sds = await sdsRun(n, !process.argv.includes("--no-floor"), arg("--serve-node-options"));
   if (sds.floor.length > 0) printFloor(n, sds);
   const base = process.argv.includes("--no-baseline") ? null : await baselineRun(m);
   console.log("");
