@@ -77,13 +77,17 @@ export function authorityShape(a: Authority): string {
 /**
  * Intermediates that no longer issue but whose leaves still verify against a root that stays trusted: the replaced
  * intermediate of a rotation (in progress or done) and the retired ones, when unexpired at `now` and signed by a
- * root of the bundle that is not being retired (the old root of a root rotation in progress). An SDS bootstrap
- * certificate they issued keeps authenticating its service to the SDS listener, so a CA rotation need not restart the
- * service to replace it. Pure. Fingerprints as leaf labels record issuers (SHA-256 of the DER).
+ * root of the bundle that is not being retired (the old root of a root rotation, once its new intermediate issues).
+ * An SDS bootstrap certificate they issued keeps authenticating its service to the SDS listener, so a CA rotation
+ * need not restart the service to replace it. Before a root rotation's issue step the old root still issues and stays
+ * trusted until retire, which comes after issue: replacing such a bootstrap then would only get a leaf of the same
+ * leaving root, and a second restart in the issue step. Pure. Fingerprints as leaf labels record issuers (SHA-256 of
+ * the DER).
  */
 export function lastingIssuers(a: Authority, now: Date): Set<string> {
   const record = readCaRotationRecord(a);
-  const leaving = record && record.kind === "root" && record.phase !== "complete" ? record.oldRoot : undefined;
+  const newIssues = record !== null && fp(a.intermediate) === createHash("sha256").update(new NodeX509Certificate(record.newIntermediate.certPem).raw).digest("hex");
+  const leaving = record && record.kind === "root" && record.phase !== "complete" && newIssues ? record.oldRoot : undefined;
   const roots = a.roots.filter((r) => fp(r) !== leaving).map((r) => new NodeX509Certificate(r.certPem));
   const candidates = [...(record ? [record.oldIntermediate.certPem] : []), ...readRetiredCas(a).filter((x) => x.role === "intermediate").map((x) => x.certPem)];
   const current = fp(a.intermediate);
@@ -102,7 +106,10 @@ export interface CaRotationServiceView {
   service: string;
   /** Issuer fingerprint of the generation the service mounts; null when it mounts none. */
   issuer: string | null;
-  /** The service mounts the trust bundle the CA publishes now. */
+  /**
+   * The service mounts the trust bundle the CA publishes now, or (SDS mode) a bootstrap bundle that still verifies the
+   * SDS listener (bootstrap-trust.ts): no step waits for it to change.
+   */
   bundleCurrent: boolean;
   /** An SDS-mode service whose bootstrap's issuer is lasting (lastingIssuers): no step waits for its new leaf. */
   issuerLasting?: boolean;

@@ -154,7 +154,8 @@ export function caRotationServices(fleet: Fleet): CaRotationServiceView[] {
     .filter((e) => e.identity)
     .map((e) => {
       const g = e.generations.find((x) => x.generation === e.attached?.generation);
-      const bundleCurrent = fleet.bundle.secret !== null && e.attached?.bundleSecretId === fleet.bundle.secret.id;
+      // An SDS-mode service's bootstrap `ca.crt` that still verifies the SDS listener counts as there (bootstrap-trust.ts).
+      const bundleCurrent = e.bundleOk === true;
       const issuerLasting = e.identity?.sds === true && g !== undefined && fleet.lastingIssuers.has(g.issuer);
       return { service: e.service.name, issuer: g?.issuer ?? null, bundleCurrent, issuerLasting };
     });

@@ -6,6 +6,7 @@ import { LABEL } from "../swarm/managed-labels.js";
 import type { SecretRecord, ServiceRecord, Swarm } from "../swarm/swarm.js";
 import { generationsOf, indexManagedSecrets, readAttached, type AttachedState } from "./attachments.js";
 import { lastingIssuers } from "./ca-rotation-phase.js";
+import { bundleRoots, issuingRoots, knownRoots, trustBundleMustChange, type KnownRoot } from "./bootstrap-trust.js";
 import { planService, type GenerationInfo, type PlanParams, type PlanVerdict } from "./plan.js";
 import { identityClaimConflicts, type IdentityClaim } from "./identity-claims.js";
 import { isOptedIn, peerSpiffeId, readServiceIdentity, type ServiceIdentity } from "./service-identity.js";
@@ -29,6 +30,11 @@ export interface FleetEntry {
   attached?: AttachedState;
   generations: GenerationInfo[];
   verdict?: PlanVerdict;
+  /**
+   * Its mounted trust bundle needs no update: the current one, or (SDS mode) one that still verifies the CA's SDS
+   * listener (bootstrap-trust.ts).
+   */
+  bundleOk?: boolean;
   /** Present when the service runs an Envoy sidecar made by us. */
   envoy?: EnvoyWant;
 }
@@ -135,13 +141,17 @@ function refuseConflictingClaims(entries: FleetEntry[], all: ServiceRecord[], se
 }
 
 /** Each entry with an identity: its generations, what it mounts, and the planner's verdict. Changes `entries` in place. */
-function planEntries(entries: FleetEntry[], found: { secrets: Fleet["secrets"]; bundleSecret: SecretRecord | null; envoyConfigs: Map<string, ConfigRecord> }, planParams: PlanParams): void {
+function planEntries(entries: FleetEntry[], found: { secrets: Fleet["secrets"]; bundleSecret: SecretRecord | null; envoyConfigs: Map<string, ConfigRecord>; trust: { issuing: string[]; known: KnownRoot[] } }, planParams: PlanParams): void {
   for (const e of entries) {
     if (!e.identity) continue;
     e.generations = generationsOf(found.secrets.byIdentity.get(e.identity.identity));
     e.attached = readAttached(e.service.secretRefs, e.identity, found.secrets.byId);
-    const bundleCurrent = found.bundleSecret !== null && e.attached.bundleSecretId === found.bundleSecret.id;
-    const input = { profile: e.identity.profile, attached: e.attached.generation, bundleCurrent, refsExact: e.attached.exact, envoyCurrent: envoyCurrent(e, found.envoyConfigs), generations: e.generations, sds: e.identity.sds };
+    const mounted = e.attached.bundleSecretId === null ? undefined : found.secrets.byId.get(e.attached.bundleSecretId);
+    const current = found.bundleSecret !== null && e.attached.bundleSecretId === found.bundleSecret.id;
+    const sds = e.identity.sds === true;
+    const roots = sds && !current ? bundleRoots(mounted?.labels[LABEL.fingerprint], found.trust.known) : null;
+    e.bundleOk = !trustBundleMustChange({ sds, current, roots }, found.trust.issuing);
+    const input = { profile: e.identity.profile, attached: e.attached.generation, bundleCurrent: e.bundleOk, refsExact: e.attached.exact, envoyCurrent: envoyCurrent(e, found.envoyConfigs), generations: e.generations, sds: e.identity.sds };
     e.verdict = planService(input, planParams);
   }
 }
@@ -171,7 +181,7 @@ export async function gatherFleet(swarm: Swarm, authority: Authority, config: Co
     entries = entries.filter((e) => e.identity !== undefined && wanted.has(e.identity.identity));
   }
   const planParams: PlanParams = { now: p.now, force: p.force, issuer: issuerFingerprint(authority), renewBefore: config.leaf.renewBefore, jitter: config.leaf.jitter, lastingIssuers: lastingIssuers(authority, p.now) };
-  planEntries(entries, { secrets, bundleSecret, envoyConfigs }, planParams);
+  planEntries(entries, { secrets, bundleSecret, envoyConfigs, trust: { issuing: issuingRoots(authority), known: knownRoots(authority) } }, planParams);
   return { entries: [...missing, ...entries], bundle: { pem, fingerprint, secret: bundleSecret }, secrets, allServices, envoyConfigs, lastingIssuers: planParams.lastingIssuers as ReadonlySet<string> };
 }
 

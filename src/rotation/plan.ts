@@ -21,7 +21,10 @@ export interface PlanInput {
   profile: string;
   /** Generation whose certificate AND key are referenced by the service with the wanted targets, or null. */
   attached: number | null;
-  /** The service references the current trust bundle under the wanted target. */
+  /**
+   * The service's trust bundle needs no update: it references the current one under the wanted target, or (SDS mode)
+   * one that still verifies the CA's SDS listener (bootstrap-trust.ts trustBundleMustChange).
+   */
   bundleCurrent: boolean;
   /** Secret references are exactly what the attached generation needs (targets, uid, gid, mode). */
   refsExact: boolean;

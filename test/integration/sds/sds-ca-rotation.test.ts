@@ -10,10 +10,15 @@
  *   get working certificates from the new intermediate, the bundle stays the same, and no task is restarted: the
  *   bootstrap certificates of the old intermediate still chain to the same root, so they are not replaced.
  * - Root rotation: the streams get the bundle with both roots, then working certificates from the new intermediate
- *   (chained through the cross certificate), then the bundle with the new root only, in that order. The bootstrap
- *   certificate's issuer must change (its root leaves the bundle), so those Swarm secrets are rolled.
+ *   (chained through the cross certificate), then the bundle with the new root only, in that order. Each SDS-mode
+ *   service's tasks restart exactly once (the issue phase re-issues the bootstrap, whose root is leaving, with a
+ *   `ca.crt` of both roots); the trust and retire phases leave the bootstrap secrets alone. Throughout, a probe per
+ *   service does what a restarting Envoy would: with the bootstrap files its running task mounts, it fetches its
+ *   secrets over a new mTLS connection and checks the SDS listener's presented chain with `openssl verify` against
+ *   that `ca.crt` (0 failures). After the rotation the bootstrap `ca.crt` still holds both roots, and
+ *   `rotate --all --force` replaces it with the new root only.
  */
-import { spawnSync } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -22,7 +27,7 @@ import t, { type Test } from "tap";
 import { runCli, type CliRun } from "../../helpers/cli.js";
 import { assertServeRuns, spawnServe, type ServeProcess } from "../../helpers/serve-process.js";
 import { handshakeOnce } from "../../helpers/handshakes.js";
-import { streamSecrets, type SdsStreamClient } from "../../helpers/sds-client.js";
+import { fetchSecrets, streamSecrets, type SdsStreamClient } from "../../helpers/sds-client.js";
 import { docker, FAST, freePorts, requireSwarmCli, runningContainer, TEST_IMAGE, until } from "../../helpers/swarm-test.js";
 import { ownCa, removeOwnCa } from "../ca-rotation/fixtures/own-ca.js";
 
@@ -70,6 +75,78 @@ function opensslVerify(bundle: string, chain: string): string {
   args.push(file(leaf as string));
   const r = spawnSync("openssl", args, { encoding: "utf8" });
   return r.status === 0 ? "OK" : `${r.stdout}${r.stderr}`.trim();
+}
+
+/** The chain the SDS listener presents to a client with these bootstrap files (`openssl s_client -showcerts`). */
+function listenerChain(sdsPort: number, boot: { cert: string; key: string }): Promise<string> {
+  const cert = join(ca.dir, `probe-${fileNo++}.crt`);
+  const key = join(ca.dir, `probe-${fileNo++}.key`);
+  writeFileSync(cert, boot.cert);
+  writeFileSync(key, boot.key, { mode: 0o600 });
+  return new Promise((resolve) => {
+    const child = execFile("openssl", ["s_client", "-connect", `127.0.0.1:${sdsPort}`, "-servername", "localhost", "-alpn", "h2", "-cert", cert, "-key", key, "-showcerts"], { timeout: 15_000 }, (_e, stdout) => resolve(pems(stdout).join("")));
+    child.stdin?.end();
+  });
+}
+
+/** The bootstrap files a service's running task mounts (newest running container), or undefined between tasks. */
+async function mountedBootstrap(service: string, cache: Map<string, { cert: string; key: string; ca: string }>): Promise<{ task: string; cert: string; key: string; ca: string } | undefined> {
+  const cid = (await docker("ps", "-q", "--no-trunc", "-f", `label=com.docker.swarm.service.name=${service}`).catch(() => "")).split("\n").filter(Boolean)[0];
+  if (!cid) return undefined;
+  let boot = cache.get(cid);
+  if (!boot) {
+    const read = (f: string) => docker("exec", cid, "cat", `/run/secrets/${f}`);
+    boot = await Promise.all([read("tls.crt"), read("tls.key"), read("ca.crt")]).then(([cert, key, caPem]) => ({ cert, key, ca: caPem })).catch(() => undefined);
+    if (!boot || !boot.cert.includes("BEGIN CERTIFICATE")) return undefined;
+    cache.set(cid, boot);
+  }
+  return { task: cid, ...boot };
+}
+
+/** One look by a "restarting Envoy": which bootstrap it had, which listener chain it saw, and what came of it. */
+interface Probe {
+  service: string;
+  task: string;
+  /** Fingerprints of the roots in the task's bootstrap `ca.crt`. */
+  caRoots: string[];
+  /** Fingerprint of the intermediate that issued the listener's certificate, and whether the cross certificate follows. */
+  listenerIssuer: string;
+  listenerCross: boolean;
+  /** `openssl verify` of the listener's chain against the task's `ca.crt`. */
+  verify: string;
+  /** FetchSecrets with the task's bootstrap files over a new connection: null when both secrets came back. */
+  fetch: string | null;
+}
+
+/** Probes each service every ~second until stopped (see Probe). */
+function bootstrapProbes(services: string[], sdsPort: number, spiffeOf: (service: string) => string) {
+  const probes: Probe[] = [];
+  const cache = new Map<string, { cert: string; key: string; ca: string }>();
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      for (const service of services) {
+        const boot = await mountedBootstrap(service, cache);
+        if (!boot) continue;
+        const chain = await listenerChain(sdsPort, boot);
+        const certs = pems(chain);
+        if (certs.length < 2) continue; // the connection did not get as far as the listener's certificate (retried)
+        const fetch = await fetchSecrets(`127.0.0.1:${sdsPort}`, boot, [spiffeOf(service), `spiffe://${TD}`]).then(
+          (r) => (r.resources.length === 2 ? null : `${r.resources.length} secrets`),
+          (e: Error) => e.message,
+        );
+        probes.push({ service, task: boot.task, caRoots: pems(boot.ca).map(fpOf), listenerIssuer: fpOf(certs[1] as string), listenerCross: certs.length > 2, verify: opensslVerify(boot.ca, chain), fetch });
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  })();
+  return {
+    probes,
+    async stop() {
+      running = false;
+      await loop;
+    },
+  };
 }
 
 /** What one service's stream accepted: certificate chain, key and bundle, and what OpenSSL said of them. */
@@ -154,6 +231,24 @@ function mesh(a: Sidecar, b: Sidecar) {
   };
 }
 
+/** serve's record of what it rolled for one service and the CA rotation steps, in order (for a failure's message). */
+function rollouts(proc: ServeProcess, service: string): string {
+  return proc
+    .log()
+    .split("\n")
+    .flatMap((l) => {
+      try {
+        const j = JSON.parse(l) as { time?: string | number; msg?: string; service?: string; reason?: string; step?: string; event?: string; generation?: { from: number | null; to: number | null } };
+        if (j.msg === "CA rotation step finished") return [`step ${j.step}`];
+        if (j.service === service && (j.event === "rotate" || j.event === "reattach" || /^(rotated|reattached) /.test(j.msg ?? ""))) return [`${j.msg}${j.generation ? ` ${j.generation.from}→${j.generation.to}` : ""}`];
+      } catch {
+        /* not a JSON line */
+      }
+      return [];
+    })
+    .join("; ");
+}
+
 async function waitFor(what: string, s: Sidecar[], ok: (p: Pushed) => boolean, proc: ServeProcess): Promise<void> {
   await until(what, 600_000, async () => {
     assertServeRuns(proc);
@@ -199,12 +294,25 @@ t.test("CA rotations push the new bundle and working certificates on the open st
   t.equal(a.stream.opens + b.stream.opens, 2, "intermediate rotation: one stream per service, never reopened");
 
   // Root rotation: serve runs trust, issue and retire, one per reconcile.
+  const tasksBeforeRoot = { a: await taskIds(A), b: await taskIds(B) };
+  const probe = bootstrapProbes([A, B], sdsPort, (s) => (s === A ? a.spiffeId : b.spiffeId));
+  t.teardown(() => probe.stop());
+  await until("a first bootstrap probe of both services", 120_000, async () => (new Set(probe.probes.map((p) => p.service)).size === 2 ? true : undefined));
   const root = await rotateCaStep("root");
   t.equal(root.code, 0, `rotate-ca --root --step (prepare) exits 0${root.code === 0 ? "" : `: ${root.stderr}`}`);
   await waitFor("the bundle with both roots", [a, b], (p) => p.roots.length === 2, proc);
   await waitFor("working certificates from the new root's intermediate", [a, b], (p) => p.issuer !== afterInt.issuer, proc);
   await waitFor("the bundle with the new root only", [a, b], (p) => p.roots.length === 1 && p.roots[0] !== first.roots[0], proc);
+  await until("serve finishes the root rotation", 600_000, async () => {
+    assertServeRuns(proc);
+    return (proc.log().match(/"phase":"complete"/g) ?? []).length >= 2 ? true : undefined;
+  });
+  // Probes of the last state: the listener's certificate of the new root only, against the bootstraps kept.
+  const settled = probe.probes.length;
+  await until("two probes after the rotation", 120_000, async () => (probe.probes.length >= settled + 4 ? true : undefined));
+  await probe.stop();
   await m.stop();
+  const newRoot = (a.current() as Pushed).roots[0] as string;
 
   for (const [name, s] of [["A", a], ["B", b]] as const) {
     t.same(s.pushes.filter((p) => p.verify !== "OK").map((p) => p.verify), [], `${name}: every pushed certificate verifies with OpenSSL against the bundle pushed with it`);
@@ -220,6 +328,35 @@ t.test("CA rotations push the new bundle and working certificates on the open st
   }
   t.same(m.result.failures, [], "no handshake failed between A's and B's sidecars through both rotations");
   t.ok(m.result.ok > 10, `handshakes completed across the rotations (${m.result.ok})`);
-  const restarted = (await taskIds(A)).filter((x) => !tasksBefore.a.includes(x)).length;
-  t.ok(restarted > 0, `root rotation: A's bootstrap secrets were rolled (its root left the bundle): ${restarted} new task(s)`);
+
+  // Restarts: one per SDS-mode service across the root rotation (its issue phase), none in trust or retire.
+  for (const [name, s, before] of [["A", A, tasksBeforeRoot.a], ["B", B, tasksBeforeRoot.b]] as const) {
+    const fresh = (await taskIds(s)).filter((x) => !before.includes(x));
+    t.equal(fresh.length, 1, `${name}: root rotation restarted its task once (the bootstrap re-issued in the issue phase), not once per phase: ${fresh.length} new task(s)${fresh.length === 1 ? "" : `; serve's rollouts: ${rollouts(proc, s)}`}`);
+  }
+
+  // What a restarting Envoy would have met at every moment: 0 failures, every listener chain verified by OpenSSL.
+  const kind = (roots: string[]): string => (roots.length === 2 ? "both roots" : roots[0] === first.roots[0] ? "old root" : roots[0] === newRoot ? "new root" : "?");
+  const seen = new Map<string, number>();
+  for (const p of probe.probes) {
+    const k = `ca.crt ${kind(p.caRoots)} / listener of the ${p.listenerIssuer === afterInt.issuer ? "second" : p.listenerIssuer === (a.current() as Pushed).issuer ? "third" : "?"} intermediate${p.listenerCross ? " + cross" : ""}`;
+    seen.set(k, (seen.get(k) ?? 0) + 1);
+  }
+  t.comment(`bootstrap probes: ${JSON.stringify(Object.fromEntries(seen))}`);
+  t.same(probe.probes.filter((p) => p.verify !== "OK").map((p) => `${p.service}: ${p.verify}`), [], `the SDS listener's chain verified with openssl against the task's bootstrap ca.crt in every probe (${probe.probes.length})`);
+  t.same(probe.probes.filter((p) => p.fetch !== null).map((p) => `${p.service}: ${p.fetch}`), [], "FetchSecrets with the running task's bootstrap files succeeded in every probe");
+  t.ok(seen.has("ca.crt old root / listener of the second intermediate"), "probed: the old-root bootstrap against the listener of the old root (before and during the trust phase)");
+  t.ok(seen.has("ca.crt both roots / listener of the third intermediate"), "probed: the two-root bootstrap against the listener of the new root only (retire: the bootstrap is not rolled)");
+  for (const s of [A, B]) {
+    const last = probe.probes.filter((p) => p.service === s).at(-1) as Probe;
+    t.same(last.caRoots.map((r) => kind([r])), ["new root", "old root"], `${s}: after the rotation the bootstrap ca.crt still holds both roots (kept until its renewal)`);
+  }
+
+  // The operator's word: rotate --all --force re-issues the bootstraps, and their ca.crt drops the old root.
+  const forced = await cli(["--json", "rotate", "--all", "--force"]);
+  t.equal(forced.code, 0, `rotate --all --force exits 0${forced.code === 0 ? "" : `: ${forced.stderr}`}`);
+  for (const s of [A, B]) {
+    const boot = await mountedBootstrap(s, new Map());
+    t.same(pems(boot?.ca ?? "").map((r) => kind([fpOf(r)])), ["new root"], `${s}: after rotate --all --force the bootstrap ca.crt holds the new root only`);
+  }
 });
