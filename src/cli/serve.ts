@@ -1,3 +1,4 @@
+import { watch } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { FastifyInstance } from "fastify";
@@ -11,6 +12,8 @@ import { createServingPlane, type ServingPlane } from "../rotation/serving-plane
 import { debounceKeys, leaseRetryDelayMs, startReconcileLoop } from "../rotation/scheduler.js";
 import type { Logger } from "../log.js";
 import type { CaStore } from "../store/ca-store.js";
+import { FILE_STORE_LAYOUT } from "../store/file-store.js";
+import { caStateConfigPattern } from "../store/swarm-store.js";
 import type { Swarm } from "../swarm/swarm.js";
 import type { CliContext } from "./context.js";
 import { ensureCa } from "./first-run.js";
@@ -109,7 +112,7 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
   const tlsAuthority = where.tlsOn ? await loadTlsAuthority(ctx) : null;
   const plane = await startPlane(ctx, where, log);
   const listeners = await startListeners(ctx, { settings, where, tlsAuthority, plane }, log);
-  const reconciles = startReconciles(ctx, { plane: plane.plane, sds: listeners.sds, swarm: where.swarm }, log);
+  const reconciles = startReconciles(ctx, { plane: plane.plane, sds: listeners.sds, where }, log);
   const shutdown = serveStopper({ log, stopGraceMs: settings.stopGraceMs, plane, listeners, reconciles });
   if (o.once) {
     await reconciles.loop.idle();
@@ -294,7 +297,7 @@ interface ServeReconciles {
   stopTriggers(): void;
 }
 
-function startReconciles(ctx: CliContext, p: { plane: ServingPlane; sds: ServeSds | null; swarm: Swarm | undefined }, log: Logger): ServeReconciles {
+function startReconciles(ctx: CliContext, p: { plane: ServingPlane; sds: ServeSds | null; where: ServeStore }, log: Logger): ServeReconciles {
   const { plane, sds } = p;
   // A reconcile refused by another rotator's lease (e.g. the lease of a CA task that died with its manager) is tried
   // again just after that lease expires, not at the next schedule: this is what bounds the failover time.
@@ -319,7 +322,16 @@ function startReconciles(ctx: CliContext, p: { plane: ServingPlane; sds: ServeSd
   loop.request({ trigger: "start" });
 
   const events = new AbortController();
-  if (p.swarm) watchServiceEvents(p.swarm, loop, events.signal, log);
+  // A CA state written by someone else (a CLI rotate-ca or restore) is read at once, so that SDS pushes the new
+  // bundle and working certificates without waiting for a reconcile.
+  const caWritten = debounceKeys(CA_WRITTEN_DEBOUNCE_MS, (names) => {
+    log.info({ written: names }, "the CA state changed in the store; reading it now");
+    void plane.refreshCa().then(() => sds?.refresh());
+  });
+  events.signal.addEventListener("abort", () => caWritten.cancel());
+  const { swarm, store } = p.where;
+  if (swarm) watchSwarmEvents(swarm, { loop, caState: caStateConfigPattern(ctx.config.caStateName), caWritten: (name) => caWritten.push(name) }, events.signal, log);
+  else if (store.location.startsWith("file:")) watchCaStateFile(store.location.slice("file:".length), (name) => caWritten.push(name), events.signal, log);
   return {
     loop,
     stopTriggers() {
@@ -329,18 +341,38 @@ function startReconciles(ctx: CliContext, p: { plane: ServingPlane; sds: ServeSd
   };
 }
 
-/** A service created or updated is reconciled soon (debounced 2 s), not at the next schedule. */
-function watchServiceEvents(swarm: Swarm, loop: ServeReconciles["loop"], signal: AbortSignal, log: Logger): void {
-  const debounced = debounceKeys(2000, (services) => loop.request({ trigger: "event", services }));
+/** How soon after the store says the CA state changed serve reads it (the writes of one command come together), ms. */
+const CA_WRITTEN_DEBOUNCE_MS = 250;
+
+/**
+ * Docker events: a service created or updated is reconciled soon (debounced 2 s), not at the next schedule; a new
+ * version of this CA's state config is read at once.
+ */
+function watchSwarmEvents(swarm: Swarm, on: { loop: ServeReconciles["loop"]; caState: RegExp; caWritten: (name: string) => void }, signal: AbortSignal, log: Logger): void {
+  const debounced = debounceKeys(2000, (services) => on.loop.request({ trigger: "event", services }));
   void swarm
     .events(
-      { types: ["service"], signal, onReconnect: (e, ms) => log.warn({ err: (e as Error)?.message, retryInMs: ms }, "Docker event stream dropped; reconnecting") },
+      { types: ["service", "config"], signal, onReconnect: (e, ms) => log.warn({ err: (e as Error)?.message, retryInMs: ms }, "Docker event stream dropped; reconnecting") },
       (e) => {
-        if (e.action === "create" || e.action === "update") debounced.push(e.name ?? e.id);
+        if (e.type === "config") {
+          if (e.action === "create" && e.name && on.caState.test(e.name)) on.caWritten(e.name);
+        } else if (e.action === "create" || e.action === "update") debounced.push(e.name ?? e.id);
       },
     )
     .catch((e: unknown) => log.error({ err: (e as Error).message }, "Docker event stream stopped"));
   signal.addEventListener("abort", () => debounced.cancel());
+}
+
+/** The file store: the CA state file replaced (atomic rename) or written is read at once. */
+function watchCaStateFile(dir: string, caWritten: (name: string) => void, signal: AbortSignal, log: Logger): void {
+  try {
+    const watcher = watch(dir, { signal, persistent: false }, (_event, file) => {
+      if (file === FILE_STORE_LAYOUT.caState) caWritten(file);
+    });
+    watcher.on("error", (e) => log.warn({ err: e.message }, "stopped watching the CA state file; it is read at each reconcile"));
+  } catch (e) {
+    log.warn({ err: (e as Error).message, dir }, "cannot watch the CA state file; it is read at each reconcile");
+  }
 }
 
 /** How serve stops (once, on SIGTERM or SIGINT): see ARCHITECTURE.md, Decisions, "How `serve` stops". */
