@@ -49,3 +49,13 @@ export function spawnServe(args: string[], env: Record<string, string>): ServePr
 export function assertServeRuns(s: ServeProcess): void {
   if (s.child.exitCode !== null) throw new Error(`serve exited with ${s.child.exitCode}: ${s.log().slice(-2000)}`);
 }
+
+/** Waits until serve's log holds `line` (e.g. "SDS serving"), failing at once with the log if serve exits first. */
+export async function untilServeSays(s: ServeProcess, line: string, withinMs = 90_000): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  while (!s.log().includes(line)) {
+    assertServeRuns(s);
+    if (Date.now() > deadline) throw new Error(`serve did not log "${line}" within ${withinMs / 1000}s: ${s.log().slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}

@@ -25,7 +25,7 @@ import { join } from "node:path";
 import tls from "node:tls";
 import t, { type Test } from "tap";
 import { runCli, type CliRun } from "../../helpers/cli.js";
-import { assertServeRuns, spawnServe, type ServeProcess } from "../../helpers/serve-process.js";
+import { assertServeRuns, spawnServe, untilServeSays, type ServeProcess } from "../../helpers/serve-process.js";
 import { handshakeOnce } from "../../helpers/handshakes.js";
 import { fetchSecrets, streamSecrets, type SdsStreamClient } from "../../helpers/sds-client.js";
 import { docker, FAST, freePorts, requireSwarmCli, runningContainer, TEST_IMAGE, until } from "../../helpers/swarm-test.js";
@@ -267,10 +267,7 @@ t.test("CA rotations push the new bundle and working certificates on the open st
   const [apiPort, sdsPort] = await freePorts(2, "127.0.0.1");
   serve = spawnServe(["--listen", `127.0.0.1:${apiPort}`, "--no-tls", "--sds-listen", `127.0.0.1:${sdsPort}`], { ...ca.env, SWARM_MTLS_SCHEDULE_CRON: "*/5 * * * * *", SWARM_MTLS_LOG_LEVEL: "info" });
   const proc = serve;
-  await until("serve's SDS listener", 90_000, async () => {
-    assertServeRuns(proc);
-    return proc.log().includes("SDS serving") ? true : undefined;
-  });
+  await untilServeSays(proc, "SDS serving");
   for (const s of [A, B]) await docker("service", "create", "--detach", "--name", s, "--label", `${ca.tag}.enable=true`, "--label", `${ca.tag}.sds=true`, ...FAST, TEST_IMAGE, "sleep", "1d");
   const a = await sidecar(A, sdsPort);
   const b = await sidecar(B, sdsPort);

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
 import { runCli } from "../../helpers/cli.js";
-import { assertServeRuns, spawnServe, type ServeProcess } from "../../helpers/serve-process.js";
+import { assertServeRuns, spawnServe, untilServeSays, type ServeProcess } from "../../helpers/serve-process.js";
 import { sdsSidecar, taskBootstrap } from "../../helpers/sds-sidecar.js";
 import { docker, FAST, freePorts, requireSwarmCli, TEST_IMAGE, until } from "../../helpers/swarm-test.js";
 import { ownCa, removeOwnCa } from "../ca-rotation/fixtures/own-ca.js";
@@ -47,10 +47,7 @@ t.test("working-certificate rotations, then the CLI's rotate-ca: pushed on the o
     SWARM_MTLS_LOG_LEVEL: "info",
   });
   const proc = serve;
-  await until("serve's SDS listener", 90_000, async () => {
-    assertServeRuns(proc);
-    return proc.log().includes("SDS serving") ? true : undefined;
-  });
+  await untilServeSays(proc, "SDS serving");
   // Created after serve started: its bootstrap comes from the reconcile of the service's Docker event.
   await docker("service", "create", "--detach", "--name", svc, "--label", `${ca.tag}.enable=true`, "--label", `${ca.tag}.sds=true`, ...FAST, TEST_IMAGE, "sleep", "1d");
   const { boot, spiffeId } = await taskBootstrap(svc);

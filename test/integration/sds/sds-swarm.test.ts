@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
 import { swarmTestEnv } from "../../helpers/cli.js";
-import { assertServeRuns, spawnServe, type ServeProcess } from "../../helpers/serve-process.js";
+import { assertServeRuns, spawnServe, untilServeSays, type ServeProcess } from "../../helpers/serve-process.js";
 import { streamSecrets, type Accepted } from "../../helpers/sds-client.js";
 import { taskBootstrap, sdsSidecar } from "../../helpers/sds-sidecar.js";
 import { docker, FAST, freePorts, removeTestServices, requireSwarmCli, TEST_IMAGE, until } from "../../helpers/swarm-test.js";
@@ -44,10 +44,7 @@ t.test("an SDS-mode service keeps its tasks across working-certificate rotations
     SWARM_MTLS_TEST_ONLY_SDS_MIN_WORKING_TTL: "10",
   });
   const proc = serve;
-  await until("serve's SDS listener", 90_000, async () => {
-    assertServeRuns(proc);
-    return proc.log().includes("SDS serving") ? true : undefined;
-  });
+  await untilServeSays(proc, "SDS serving");
 
   await docker("service", "create", "--detach", "--name", svc, "--label", `${p}enable=true`, "--label", `${p}sds=true`, ...FAST, TEST_IMAGE, "sleep", "1d");
   const { boot, spiffeId } = await taskBootstrap(svc);
