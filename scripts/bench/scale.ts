@@ -5,17 +5,23 @@
  * removed). For each size: wall time, per-service cost, Docker objects created and pruned, serve's peak RSS, and how
  * the status routes answered during the cycle. Removes everything it made, also on Ctrl-C or SIGTERM.
  *
- * Run: npm run bench:scale -- [--sizes 100,1000,3000] [--raised 32]
+ * With --redeploy N (0: skip) it also times a `docker stack deploy` redeploy of an N-service stack (zero replicas, opted
+ * in): the redeploy drops the secrets from every service's spec, and serve re-attaches the current generation without
+ * re-issuing. Baseline in the same run: the forced re-issue of the same stack through serve.
+ *
+ * Run: npm run bench:scale -- [--sizes 100,1000,3000|none] [--raised 32] [--redeploy 200]
  * The engine is DOCKER_HOST, by default the 3-manager sandbox's node 1 (scripts/swarm-sandbox.sh up --managers 3)
  * when it is up, else the local engine: so that thousands of services never load the swarm other tests share.
  * It makes a CA of its own there (names mtls.bench-<tag>.*), removed at the end.
  */
 import "reflect-metadata";
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { createCliContext } from "../../src/cli/context.js";
 import { LABEL } from "../../src/swarm/managed-labels.js";
 import type { ServiceSpec } from "../../src/swarm/docker-types.js";
@@ -24,6 +30,7 @@ import { BENCH_IMAGE, REPO } from "./bench-fleet.js";
 import { arg, loadAverage, positiveInt, printTable, quantile, runMain, sec } from "./bench-kit.js";
 import { startServeChild, type ServeChild } from "./serve-child.js";
 
+const execFileAsync = promisify(execFile);
 const HA_SOCKET = "/var/lib/swarm-mtls-ha/m1/docker.sock";
 const FLOOR_IN_FLIGHT = 20;
 
@@ -114,11 +121,92 @@ async function floorCycle(swarm: Swarm, names: string[], round: number, tag: str
   return Date.now() - t0;
 }
 
+/** An N-service stack of opted-in zero-replica services. */
+function stackYaml(n: number, prefix: string): string {
+  const lines = ['version: "3.8"', "services:"];
+  for (let i = 1; i <= n; i++) {
+    lines.push(`  s${String(i).padStart(4, "0")}:`, `    image: ${BENCH_IMAGE}`, '    command: ["sleep", "3600"]', "    deploy:", "      replicas: 0", "      labels:", `        ${prefix}enable: "true"`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** Waits until every service of the stack mounts secrets again (the redeploy dropped them); ms from `t0`. */
+async function allAttached(swarm: Swarm, stack: string, n: number, t0: number, withinMs: number): Promise<number> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    const mine = (await swarm.listServices()).filter((s) => s.name.startsWith(`${stack}_`));
+    if (mine.length === n && mine.every((s) => s.secretRefs.length > 0)) return Date.now() - t0;
+    if (Date.now() > deadline) throw new Error(`redeploy: ${mine.filter((s) => s.secretRefs.length === 0).length} of ${n} services still without secrets after ${withinMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/**
+ * A `docker stack deploy` redeploy of an N-service stack: the first deploy, serve's start-up reconcile issuing for all,
+ * then the same deploy again (every service's secrets dropped from its spec) until serve has re-attached them all,
+ * then the forced re-issue of the same services through serve as the baseline.
+ */
+async function redeployRun(p: { n: number; tag: string; prefix: string; dir: string; env: NodeJS.ProcessEnv; swarm: Swarm; setServe: (s: ServeChild | null) => void }): Promise<string[][]> {
+  const stack = `scale-${p.tag}-stack`;
+  const file = join(p.dir, "stack.yml");
+  writeFileSync(file, stackYaml(p.n, p.prefix));
+  const deploy = async (): Promise<number> => {
+    const t0 = Date.now();
+    await execFileAsync("docker", ["stack", "deploy", "--resolve-image", "never", "-c", file, stack], { env: { ...process.env, DOCKER_HOST: p.env.DOCKER_HOST }, maxBuffer: 16 * 2 ** 20 });
+    return Date.now() - t0;
+  };
+  const names = new Set(Array.from({ length: p.n }, (_, i) => `${stack}_s${String(i + 1).padStart(4, "0")}`));
+  const firstDeployMs = await deploy();
+  let t0 = Date.now();
+  const serve = await startServeChild({ repo: REPO, env: p.env }, 120_000);
+  p.setServe(serve);
+  await serve.waitForLine((l) => l.msg === "reconcile done" || l.msg === "reconcile failed", 3_600_000);
+  const initialMs = await allAttached(p.swarm, stack, p.n, t0, 600_000);
+  console.error(`redeploy ${p.n}: deployed in ${sec(firstDeployMs)} s, issued in ${sec(initialMs)} s; deploying again …`);
+
+  const secretsBefore = await managedCount(p.swarm, names);
+  const fromLine = serve.lines.length;
+  t0 = Date.now();
+  const againMs = await deploy();
+  const reattachMs = await allAttached(p.swarm, stack, p.n, t0, 600_000);
+  // The event reconciles may still be writing their log lines: count once the last one is done.
+  await new Promise((r) => setTimeout(r, 3000));
+  const events = serve.lines.slice(fromLine).filter((l) => l.audit === true);
+  const reattached = events.filter((l) => l.event === "reattach").length;
+  const reissued = events.filter((l) => l.event === "rotate").length;
+  const created = (await managedCount(p.swarm, names)) - secretsBefore;
+
+  const forced = await forcedCycle("forced re-issue of the same stack (baseline)", serve, p.swarm, names, await managedCount(p.swarm, names));
+  await serve.stop(60_000);
+  p.setServe(null);
+  await execFileAsync("docker", ["stack", "rm", stack], { env: { ...process.env, DOCKER_HOST: p.env.DOCKER_HOST } });
+  return [
+    [String(p.n), "first docker stack deploy", sec(firstDeployMs), "-", "-", "-"],
+    [String(p.n), "serve start-up reconcile: issued and attached for all", sec(initialMs), "-", "-", "-"],
+    [String(p.n), "redeploy: docker stack deploy again (drops the secrets)", sec(againMs), "-", "-", "-"],
+    [String(p.n), "redeploy → every service mounts its secrets again", sec(reattachMs), String(reattached), String(reissued), String(created)],
+    [String(p.n), forced.label, sec(forced.wallMs), "0", String(forced.outcomes.rotated ?? 0), String(forced.created)],
+  ];
+}
+
+/** Whether an engine listens on the socket: the 3-manager sandbox leaves its socket file behind when it is down. */
+function socketAnswers(path: string): Promise<boolean> {
+  if (!existsSync(path)) return Promise.resolve(false);
+  return new Promise((done) => {
+    const sock = connect(path);
+    sock.once("connect", () => { sock.destroy(); done(true); });
+    sock.once("error", () => done(false));
+  });
+}
+
 async function main(): Promise<void> {
-  const sizes = (arg("--sizes") ?? "100,1000,3000").split(",").map((x) => Number(x));
-  if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error("--sizes: whole numbers ≥ 1, comma-separated");
+  const sizesArg = arg("--sizes") ?? "100,1000,3000";
+  const sizes = sizesArg === "none" ? [] : sizesArg.split(",").map((x) => Number(x));
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error("--sizes: whole numbers ≥ 1, comma-separated, or none");
   const raised = positiveInt("--raised", 32);
-  const dockerHost = process.env.DOCKER_HOST ?? (existsSync(HA_SOCKET) ? `unix://${HA_SOCKET}` : "unix:///var/run/docker.sock");
+  const redeploy = Number(arg("--redeploy") ?? "0");
+  if (!Number.isInteger(redeploy) || redeploy < 0 || redeploy > 9999) throw new Error("--redeploy: a whole number of services, 0 to 9999 (0: skip)");
+  const dockerHost = process.env.DOCKER_HOST ?? ((await socketAnswers(HA_SOCKET)) ? `unix://${HA_SOCKET}` : "unix:///var/run/docker.sock");
   const tag = randomBytes(3).toString("hex");
   const dir = mkdtempSync(join(tmpdir(), "bench-scale-"));
   const prefix = `z${tag}.`;
@@ -141,6 +229,7 @@ async function main(): Promise<void> {
   console.error(`engine ${dockerHost}; CA mtls.bench-${tag}; sizes ${sizes.join(", ")}`);
 
   const rows: string[][] = [];
+  const redeployRows: string[][] = [];
   const notes: string[] = [];
   let serve: ServeChild | null = null;
   const made: string[] = [];
@@ -204,11 +293,16 @@ async function main(): Promise<void> {
       // Services go before the next size, so that each size is measured on its own.
       await pool(names, FLOOR_IN_FLIGHT, (name) => swarm.removeService(name).catch(() => undefined));
     }
+    if (redeploy > 0) redeployRows.push(...(await redeployRun({ n: redeploy, tag, prefix, dir, env, swarm, setServe: (x) => (serve = x) })));
   } finally {
     await cleanup();
   }
   console.log(`\ncontrol-plane scale: zero-replica opted-in services, engine ${dockerHost}; node ${process.version}; load average ${loadAverage()}`);
-  printTable(["services", "run", "wall s", "ms/service", "× floor", "secrets created", "pruned", "serve peak RSS MB", "/readyz during the cycle"], rows, 2);
+  if (rows.length > 0) printTable(["services", "run", "wall s", "ms/service", "× floor", "secrets created", "pruned", "serve peak RSS MiB", "/readyz during the cycle"], rows, 2);
+  if (redeployRows.length > 0) {
+    console.log(`\nstack redeploy: zero-replica opted-in services of one stack, the same engine`);
+    printTable(["services", "run", "wall s", "re-attached", "re-issued", "secrets created"], redeployRows, 2);
+  }
   for (const x of notes) console.log(`  ${x}`);
   if (notes.length) process.exitCode = 1;
 }

@@ -1,17 +1,23 @@
+import { watch } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { adminSpiffeIds } from "../api/admin-auth.js";
 import { buildApiApp } from "../api/app.js";
-import { createMetrics } from "../api/metrics.js";
+import { createMetrics, type Metrics } from "../api/metrics.js";
 import { validateDnsName, type Authority } from "../ca/index.js";
 import { parseDuration } from "../config/duration.js";
 import { badInput, MtlsError } from "../errors.js";
-import { createServingPlane } from "../rotation/serving-plane.js";
+import { createServingPlane, type ServingPlane } from "../rotation/serving-plane.js";
 import { debounceKeys, leaseRetryDelayMs, startReconcileLoop } from "../rotation/scheduler.js";
+import type { Logger } from "../log.js";
+import type { CaStore } from "../store/ca-store.js";
+import { FILE_STORE_LAYOUT } from "../store/file-store.js";
+import { caStateConfigPattern } from "../store/swarm-store.js";
+import type { Swarm } from "../swarm/swarm.js";
 import type { CliContext } from "./context.js";
 import { ensureCa } from "./first-run.js";
-import { apiCertNames, issueApiCert, keepApiCertFresh } from "./serve-api-cert.js";
+import { apiCertNames, issueApiCert, keepApiCertFresh, type ApiCert, type ApiCertNames } from "./serve-api-cert.js";
 import { createRenewer, type Renewer } from "../sds/renew.js";
 import { startServeSds, type ServeSds } from "./serve-sds.js";
 import { stopWithinGrace } from "./serve-stop.js";
@@ -93,26 +99,72 @@ export function listenFailure(e: unknown, listen: ListenAddress): MtlsError | nu
  * `serve`: keeps every opted-in service fresh (start, schedule, Docker events) and serves the HTTP API.
  * Without a reachable swarm it runs the embedded mode on the file store (identities from config), creating the CA
  * on first start, so that `npm start` works on a fresh machine; on a swarm manager `--init` creates the CA.
+ * Its steps: settings → store → plane → listeners → reconciles → stop.
  */
 export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> {
   const log = ctx.logger.child({ component: "serve" });
-
   // Every flag and setting is checked before anything is created or written (a bad --listen on a fresh file store
   // used to leave a new CA and KEK behind).
+  const settings = await serveSettings(ctx, o);
+  const where = await serveStore(ctx, o, settings.listen);
+  // The first run: the embedded mode creates its CA, swarm mode with --init; an existing CA is reused.
+  await ensureCa(ctx, where.store, { init: o.init, ...(o.trustDomain !== undefined ? { trustDomain: o.trustDomain } : {}) });
+  const tlsAuthority = where.tlsOn ? await loadTlsAuthority(ctx) : null;
+  const plane = await startPlane(ctx, where, log);
+  const listeners = await startListeners(ctx, { settings, where, tlsAuthority, plane }, log);
+  const reconciles = startReconciles(ctx, { plane: plane.plane, sds: listeners.sds, where }, log);
+  const shutdown = serveStopper({ log, stopGraceMs: settings.stopGraceMs, plane, listeners, reconciles });
+  if (o.once) {
+    await reconciles.loop.idle();
+    await shutdown("once");
+    return;
+  }
+
+  await new Promise<void>((done) => {
+    const stop = (sig: string) => void shutdown(sig).then(done);
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("SIGINT"));
+  });
+}
+
+/** serve's listeners, stop grace and admin token, from its flags and the configuration. */
+interface ServeSettings {
+  listen: ListenAddress;
+  sdsListen: ListenAddress | null;
+  stopGraceMs: number;
+  adminToken: string | null;
+}
+
+async function serveSettings(ctx: CliContext, o: ServeOptions): Promise<ServeSettings> {
   const listen = parseListen(o.listen ?? ctx.config.api.listen, o.listen !== undefined ? "--listen" : "api.listen");
   const sdsOn = o.sds ?? (o.sdsListen !== undefined || ctx.config.sds.enabled);
   const sdsListen = sdsOn ? parseListen(o.sdsListen ?? ctx.config.sds.listen, o.sdsListen !== undefined ? "--sds-listen" : "sds.listen") : null;
   if (sdsListen && sdsListen.port === listen.port && sdsListen.port !== 0) throw badInput(`the SDS listener (${sdsListen.text}) needs a port of its own, not the API's ${listen.port}: use --sds-listen`);
   const stopGraceMs = parseDuration(ctx.config.serve.stopGrace, "serve.stopGrace") * 1000;
-  const tokenFile = o.adminTokenFile ?? ctx.config.api.adminTokenFile;
-  let adminToken: string | null = null;
-  if (tokenFile) {
-    adminToken = (await readFile(resolve(tokenFile), "utf8").catch((e: NodeJS.ErrnoException) => {
-      throw badInput(`admin token file ${tokenFile}: cannot be read (${e.code})`);
-    })).trim();
-    if (adminToken.length < 16) throw badInput(`admin token file ${tokenFile}: the token must be at least 16 characters`);
-  }
+  const adminToken = await readAdminToken(o.adminTokenFile ?? ctx.config.api.adminTokenFile);
+  return { listen, sdsListen, stopGraceMs, adminToken };
+}
 
+async function readAdminToken(tokenFile: string | undefined): Promise<string | null> {
+  if (!tokenFile) return null;
+  const adminToken = (await readFile(resolve(tokenFile), "utf8").catch((e: NodeJS.ErrnoException) => {
+    throw badInput(`admin token file ${tokenFile}: cannot be read (${e.code})`);
+  })).trim();
+  if (adminToken.length < 16) throw badInput(`admin token file ${tokenFile}: the token must be at least 16 characters`);
+  return adminToken;
+}
+
+/** The store serve keeps fresh (and its swarm), and how the API is served: the names of its certificate, TLS or not. */
+interface ServeStore {
+  store: CaStore;
+  swarm: Swarm | undefined;
+  swarmMode: boolean;
+  kekFile: string;
+  certNames: ApiCertNames;
+  tlsOn: boolean;
+}
+
+async function serveStore(ctx: CliContext, o: ServeOptions, listen: ListenAddress): Promise<ServeStore> {
   const store = await ctx.store();
   const swarmMode = store.location === "swarm";
   const swarm = swarmMode ? await ctx.swarm() : undefined;
@@ -124,54 +176,94 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
   const refusal = plainHttpRefusal({ listen, tlsFlag: o.tls, tlsSetting: ctx.config.api.tls, swarmMode });
   if (refusal) throw badInput(refusal);
   const tlsOn = o.tls ?? (ctx.config.api.tls === "auto" ? swarmMode : ctx.config.api.tls === "on");
+  return { store, swarm, swarmMode, kekFile, certNames, tlsOn };
+}
 
-  // The first run: the embedded mode creates its CA, swarm mode with --init; an existing CA is reused.
-  await ensureCa(ctx, store, { init: o.init, ...(o.trustDomain !== undefined ? { trustDomain: o.trustDomain } : {}) });
+/**
+ * With TLS on, the CA must load now: serve never falls back to plain HTTP. It exits instead (Swarm restarts the
+ * task, so a CA created later is picked up by the next start).
+ */
+function loadTlsAuthority(ctx: CliContext): Promise<Authority> {
+  return ctx.authority().then(
+    (r) => r.authority,
+    (e: unknown) => {
+      const why = (e as Error)?.message?.replace(/\s*\n\s*/g, " ") ?? String(e);
+      throw new MtlsError(e instanceof MtlsError ? e.code : "internal", `TLS is on but the CA cannot be loaded, so the API is not started (no fallback to plain HTTP): ${why}`, { cause: e });
+    },
+  );
+}
 
-  // With TLS on, the CA must load now: serve never falls back to plain HTTP. It exits instead (Swarm restarts the
-  // task, so a CA created later is picked up by the next start).
-  let tlsAuthority: Authority | null = null;
-  if (tlsOn) {
-    tlsAuthority = await ctx.authority().then(
-      (r) => r.authority,
-      (e: unknown) => {
-        const why = (e as Error)?.message?.replace(/\s*\n\s*/g, " ") ?? String(e);
-        throw new MtlsError(e instanceof MtlsError ? e.code : "internal", `TLS is on but the CA cannot be loaded, so the API is not started (no fallback to plain HTTP): ${why}`, { cause: e });
-      },
-    );
-  }
+/** The serving plane (reconcile, status, rotate) with its metrics, and the signal that abandons its rollouts. */
+interface ServePlane {
+  plane: ServingPlane;
+  metrics: Metrics;
+  stopRollouts: AbortController;
+}
 
-  // Admin by client certificate needs HTTPS; the names become this CA's admin SPIFFE IDs (/admin/<name>).
-  const adminIdentities = tlsAuthority ? adminSpiffeIds(ctx.config.api.adminIdentities, tlsAuthority.trustDomain) : ctx.config.api.adminIdentities;
+async function startPlane(ctx: CliContext, s: ServeStore, log: Logger): Promise<ServePlane> {
   const metrics = createMetrics({ now: () => ctx.clock().getTime() });
   const stopRollouts = new AbortController();
   const plane = createServingPlane({
-    store,
-    kekFile,
+    store: s.store,
+    kekFile: s.kekFile,
     config: ctx.config,
     logger: ctx.logger,
     metrics,
     stopSignal: stopRollouts.signal,
     now: ctx.clock,
-    ...(swarm ? { swarm } : {}),
-    ...(store.location.startsWith("file:") ? { dataDir: store.location.slice("file:".length) } : {}),
+    ...(s.swarm ? { swarm: s.swarm } : {}),
+    ...(s.store.location.startsWith("file:") ? { dataDir: s.store.location.slice("file:".length) } : {}),
   });
   const ready = await plane.ready();
   if (!ready.ready) log.warn({ reason: ready.reason }, "not ready yet");
+  return { plane, metrics, stopRollouts };
+}
 
+/** The API listener, the SDS listener (when on) and the renewal of the API's own certificate. */
+interface ServeListeners {
+  app: FastifyInstance;
+  sds: ServeSds | null;
+  renewal: { stop(): void } | null;
+}
+
+interface ListenerParams {
+  settings: ServeSettings;
+  where: ServeStore;
+  tlsAuthority: Authority | null;
+  plane: ServePlane;
+}
+
+async function startListeners(ctx: CliContext, p: ListenerParams, log: Logger): Promise<ServeListeners> {
+  const { where, tlsAuthority } = p;
+  const { plane } = p.plane;
   // POST /v1/renew: renewals over the API's mTLS, for the identities opted in to SDS (bound once SDS has started).
-  let renewer: Renewer | null = null;
-  const apiCert = tlsAuthority ? await issueApiCert(tlsAuthority, certNames.dnsNames, { ipAddresses: certNames.ipAddresses, now: ctx.clock() }) : null;
+  const renewerSlot: { renewer: Renewer | null } = { renewer: null };
+  const apiCert = tlsAuthority ? await issueApiCert(tlsAuthority, where.certNames.dnsNames, { ipAddresses: where.certNames.ipAddresses, now: ctx.clock() }) : null;
+  const app = await startApi(ctx, p, apiCert, renewerSlot, log);
+  const sdsListen = p.settings.sdsListen;
+  const sds = sdsListen ? await startSds(ctx, p, sdsListen, app, renewerSlot) : null;
+
+  // The API certificate is renewed at 2/3 of its lifetime and after a CA rotation, in the running listener.
+  const renewal = apiCert
+    ? keepApiCertFresh({ server: app.server as unknown as { setSecureContext(o: object): void }, current: apiCert, authority: () => plane.authority() ?? tlsAuthority, dnsNames: where.certNames.dnsNames, ipAddresses: where.certNames.ipAddresses, logger: ctx.logger, now: ctx.clock })
+    : null;
+  return { app, sds, renewal };
+}
+
+async function startApi(ctx: CliContext, p: ListenerParams, apiCert: ApiCert | null, renewerSlot: { renewer: Renewer | null }, log: Logger): Promise<FastifyInstance> {
+  const { listen, sdsListen } = p.settings;
+  // Admin by client certificate needs HTTPS; the names become this CA's admin SPIFFE IDs (/admin/<name>).
+  const adminIdentities = p.tlsAuthority ? adminSpiffeIds(ctx.config.api.adminIdentities, p.tlsAuthority.trustDomain) : ctx.config.api.adminIdentities;
   const app: FastifyInstance = await buildApiApp({
-    controlPlane: plane,
-    metrics,
+    controlPlane: p.plane.plane,
+    metrics: p.plane.metrics,
     logger: ctx.logger,
-    adminToken,
+    adminToken: p.settings.adminToken,
     adminIdentities,
     bodyLimit: ctx.config.api.bodyLimit,
     rateLimit: apiRateLimit(ctx.config.api.rateLimit),
     https: apiCert ? { key: apiCert.key, cert: apiCert.cert, ca: apiCert.ca, requestCert: true, rejectUnauthorized: false } : null,
-    renew: apiCert && sdsListen ? (r) => (renewer ? renewer.renew(r) : Promise.reject(new MtlsError("no-ca", "serve is starting; retry"))) : null,
+    renew: apiCert && sdsListen ? (r) => (renewerSlot.renewer ? renewerSlot.renewer.renew(r) : Promise.reject(new MtlsError("no-ca", "serve is starting; retry"))) : null,
   });
   try {
     await app.listen({ host: listen.host, port: listen.port });
@@ -179,27 +271,34 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
     await app.close().catch(() => undefined);
     throw listenFailure(e, listen) ?? e;
   }
-  log.info({ listen: listen.text, tls: tlsOn, store: store.location, mode: swarmMode ? "swarm" : "embedded" }, "serving");
+  log.info({ listen: listen.text, tls: p.where.tlsOn, store: p.where.store.location, mode: p.where.swarmMode ? "swarm" : "embedded" }, "serving");
+  return app;
+}
 
-  // SDS: mTLS only, whatever the API's TLS setting; it needs the CA now.
-  let sds: ServeSds | null = null;
-  if (sdsListen) {
-    try {
-      const initial = plane.authority() ?? tlsAuthority ?? (await ctx.authority()).authority;
-      sds = await startServeSds({ listen: sdsListen, config: ctx.config, authority: () => plane.authority() ?? initial, initial, registry: metrics.registry, logger: ctx.logger, now: ctx.clock, env: process.env, ...(swarm ? { swarm } : {}) });
-      const opted = sds;
-      renewer = createRenewer({ authority: () => plane.authority() ?? initial, identity: (id) => opted.identity(id), workingTtlSeconds: opted.workingTtlSeconds, logger: ctx.logger, issued: (alg) => metrics.certificatesIssued(alg), env: process.env });
-    } catch (e) {
-      await app.close().catch(() => undefined);
-      throw listenFailure(e, sdsListen) ?? e;
-    }
+/** SDS: mTLS only, whatever the API's TLS setting; it needs the CA now. Binds POST /v1/renew's renewer. */
+async function startSds(ctx: CliContext, p: ListenerParams, sdsListen: ListenAddress, app: FastifyInstance, renewerSlot: { renewer: Renewer | null }): Promise<ServeSds> {
+  const { plane, metrics } = p.plane;
+  const swarm = p.where.swarm;
+  try {
+    const initial = plane.authority() ?? p.tlsAuthority ?? (await ctx.authority()).authority;
+    const sds = await startServeSds({ listen: sdsListen, config: ctx.config, authority: () => plane.authority() ?? initial, initial, registry: metrics.registry, logger: ctx.logger, now: ctx.clock, env: process.env, ...(swarm ? { swarm } : {}) });
+    renewerSlot.renewer = createRenewer({ authority: () => plane.authority() ?? initial, identity: (id) => sds.identity(id), workingTtlSeconds: sds.workingTtlSeconds, logger: ctx.logger, issued: (alg) => metrics.certificatesIssued(alg), env: process.env });
+    return sds;
+  } catch (e) {
+    await app.close().catch(() => undefined);
+    throw listenFailure(e, sdsListen) ?? e;
   }
+}
 
-  // The API certificate is renewed at 2/3 of its lifetime and after a CA rotation, in the running listener.
-  const renewal = apiCert
-    ? keepApiCertFresh({ server: app.server as unknown as { setSecureContext(o: object): void }, current: apiCert, authority: () => plane.authority() ?? tlsAuthority, dnsNames: certNames.dnsNames, ipAddresses: certNames.ipAddresses, logger: ctx.logger, now: ctx.clock })
-    : null;
+/** The reconcile loop (start, schedule, lease retries) and the Docker events that ask it for a service. */
+interface ServeReconciles {
+  loop: ReturnType<typeof startReconcileLoop>;
+  /** Stops the events and a pending lease retry (the loop itself is stopped within the grace). */
+  stopTriggers(): void;
+}
 
+function startReconciles(ctx: CliContext, p: { plane: ServingPlane; sds: ServeSds | null; where: ServeStore }, log: Logger): ServeReconciles {
+  const { plane, sds } = p;
   // A reconcile refused by another rotator's lease (e.g. the lease of a CA task that died with its manager) is tried
   // again just after that lease expires, not at the next schedule: this is what bounds the failover time.
   let leaseRetry: NodeJS.Timeout | null = null;
@@ -223,35 +322,77 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
   loop.request({ trigger: "start" });
 
   const events = new AbortController();
-  if (swarm) {
-    const debounced = debounceKeys(2000, (services) => loop.request({ trigger: "event", services }));
-    void swarm
-      .events(
-        { types: ["service"], signal: events.signal, onReconnect: (e, ms) => log.warn({ err: (e as Error)?.message, retryInMs: ms }, "Docker event stream dropped; reconnecting") },
-        (e) => {
-          if (e.action === "create" || e.action === "update") debounced.push(e.name ?? e.id);
-        },
-      )
-      .catch((e: unknown) => log.error({ err: (e as Error).message }, "Docker event stream stopped"));
-    events.signal.addEventListener("abort", () => debounced.cancel());
-  }
+  // A CA state written by someone else (a CLI rotate-ca or restore) is read at once, so that SDS pushes the new
+  // bundle and working certificates without waiting for a reconcile.
+  const caWritten = debounceKeys(CA_WRITTEN_DEBOUNCE_MS, (names) => {
+    log.info({ written: names }, "the CA state changed in the store; reading it now");
+    void plane.refreshCa().then(() => sds?.refresh());
+  });
+  events.signal.addEventListener("abort", () => caWritten.cancel());
+  const { swarm, store } = p.where;
+  if (swarm) watchSwarmEvents(swarm, { loop, caState: caStateConfigPattern(ctx.config.caStateName), caWritten: (name) => caWritten.push(name) }, events.signal, log);
+  else if (store.location.startsWith("file:")) watchCaStateFile(store.location.slice("file:".length), (name) => caWritten.push(name), events.signal, log);
+  return {
+    loop,
+    stopTriggers() {
+      events.abort();
+      if (leaseRetry) clearTimeout(leaseRetry);
+    },
+  };
+}
 
+/** How soon after the store says the CA state changed serve reads it (the writes of one command come together), ms. */
+const CA_WRITTEN_DEBOUNCE_MS = 250;
+
+/**
+ * Docker events: a service created or updated is reconciled soon (debounced 2 s), not at the next schedule; a new
+ * version of this CA's state config is read at once.
+ */
+function watchSwarmEvents(swarm: Swarm, on: { loop: ServeReconciles["loop"]; caState: RegExp; caWritten: (name: string) => void }, signal: AbortSignal, log: Logger): void {
+  const debounced = debounceKeys(2000, (services) => on.loop.request({ trigger: "event", services }));
+  void swarm
+    .events(
+      { types: ["service", "config"], signal, onReconnect: (e, ms) => log.warn({ err: (e as Error)?.message, retryInMs: ms }, "Docker event stream dropped; reconnecting") },
+      (e) => {
+        if (e.type === "config") {
+          if (e.action === "create" && e.name && on.caState.test(e.name)) on.caWritten(e.name);
+        } else if (e.action === "create" || e.action === "update") debounced.push(e.name ?? e.id);
+      },
+    )
+    .catch((e: unknown) => log.error({ err: (e as Error).message }, "Docker event stream stopped"));
+  signal.addEventListener("abort", () => debounced.cancel());
+}
+
+/** The file store: the CA state file replaced (atomic rename) or written is read at once. */
+function watchCaStateFile(dir: string, caWritten: (name: string) => void, signal: AbortSignal, log: Logger): void {
+  try {
+    const watcher = watch(dir, { signal, persistent: false }, (_event, file) => {
+      if (file === FILE_STORE_LAYOUT.caState) caWritten(file);
+    });
+    watcher.on("error", (e) => log.warn({ err: e.message }, "stopped watching the CA state file; it is read at each reconcile"));
+  } catch (e) {
+    log.warn({ err: (e as Error).message, dir }, "cannot watch the CA state file; it is read at each reconcile");
+  }
+}
+
+/** How serve stops (once, on SIGTERM or SIGINT): see ARCHITECTURE.md, Decisions, "How `serve` stops". */
+function serveStopper(p: { log: Logger; stopGraceMs: number; plane: ServePlane; listeners: ServeListeners; reconciles: ServeReconciles }): (signal: string) => Promise<void> {
+  const { log, stopGraceMs, listeners } = p;
   let stopping = false;
-  async function shutdown(signal: string): Promise<void> {
+  return async function shutdown(signal: string): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal, graceSeconds: stopGraceMs / 1000 }, "stopping: waiting up to serve.stopGrace for the running reconcile, then releasing the lease");
-    events.abort();
-    if (leaseRetry) clearTimeout(leaseRetry);
-    renewal?.stop();
-    const sdsStopped = sds?.stop().catch(() => undefined);
+    p.reconciles.stopTriggers();
+    listeners.renewal?.stop();
+    const sdsStopped = listeners.sds?.stop().catch(() => undefined);
     // No new requests from now on; one in flight (an admin rotate) ends with the running rollout.
-    const closed = app.close().catch(() => undefined);
+    const closed = listeners.app.close().catch(() => undefined);
     const outcome = await stopWithinGrace({
-      stop: () => loop.stop(),
+      stop: () => p.reconciles.loop.stop(),
       graceMs: stopGraceMs,
       onGraceElapsed: () => log.warn({ graceSeconds: stopGraceMs / 1000 }, "serve.stopGrace elapsed: abandoning the running rollout (the service keeps rolling to its new secrets; the next reconcile carries on)"),
-      abandon: () => stopRollouts.abort(new MtlsError("timeout", "serve is stopping (serve.stopGrace elapsed); the next reconcile resumes this service")),
+      abandon: () => p.plane.stopRollouts.abort(new MtlsError("timeout", "serve is stopping (serve.stopGrace elapsed); the next reconcile resumes this service")),
     });
     if (outcome === "gave-up") log.warn("the running reconcile did not return after being abandoned; exiting anyway (the lease expires by itself)");
     await Promise.race([Promise.all([closed, sdsStopped]), new Promise((done) => setTimeout(done, 2_000).unref())]);
@@ -259,16 +400,5 @@ export async function runServe(ctx: CliContext, o: ServeOptions): Promise<void> 
     // Nothing we started may keep the process alive past the grace: at most stopGrace + 5 s (abandon) + 2 s (close)
     // + 1 s from SIGTERM to exit, below Docker's stop_grace_period when stopGrace is 10 s below it.
     setTimeout(() => process.exit(), 1_000).unref();
-  }
-  if (o.once) {
-    await loop.idle();
-    await shutdown("once");
-    return;
-  }
-
-  await new Promise<void>((done) => {
-    const stop = (sig: string) => void shutdown(sig).then(done);
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
-  });
+  };
 }

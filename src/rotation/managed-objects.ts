@@ -50,15 +50,16 @@ export async function ensureEnvoyConfig(swarm: Swarm, fleet: Fleet, identity: st
 /**
  * Deletes the identity's superseded generations nobody references (keeps `keepPrevious` below `generation` for
  * rollback). Also run for up-to-date services: a run that died after its update left the older ones behind.
+ * "Referenced" is read from the services the reconcile gathered, not listed again: a list of every service per
+ * rollout made a cycle quadratic in the fleet. A secret mounted since then is still safe, as the engine refuses to
+ * remove a secret a service uses (logged, left for the next prune).
  */
 export async function pruneGenerations(swarm: Swarm, fleet: Fleet, identity: string, generation: number, keepPrevious: number, log: Logger): Promise<void> {
   const mine = fleet.secrets.byIdentity.get(identity);
   const allGens = new Set<number>([...(mine?.crt.keys() ?? []), ...(mine?.key.keys() ?? []), generation]);
-  // Nothing old enough to prune: no need to read every service (one list per rollout is quadratic in the fleet).
   if (generationsToPrune({ generations: [...allGens], attached: generation, keepPrevious, referenced: new Set() }).length === 0) return;
   const referenced = new Set<number>();
-  const services = await swarm.listServices();
-  for (const s of services) {
+  for (const s of fleet.allServices) {
     for (const ref of s.secretRefs) {
       const sec = ref.SecretID ? fleet.secrets.byId.get(ref.SecretID) : undefined;
       if (sec && sec.labels[LABEL.identity] === identity) referenced.add(generationOf(sec.labels) as number);

@@ -35,8 +35,10 @@ export interface ServingPlane {
   signCsr(p: SignCsrInput, actor: string): Promise<SignedCsr>;
   /** One reconcile (start, schedule, event); never throws, logs instead. */
   reconcile(p: { trigger: string; services?: string[] }): Promise<ReconcileResult>;
-  /** The CA as loaded now (re-read from the store on every reconcile). */
+  /** The CA as loaded now (re-read from the store on every reconcile, and when the store says it changed). */
   authority(): Authority | null;
+  /** Re-reads the CA state now (the store says it changed: a CLI `rotate-ca`, `restore`); never throws, logs instead. */
+  refreshCa(): Promise<void>;
   /** The last or running CA rotation with services done / total (swarm mode); null when none ever ran. */
   caRotation(): Promise<CaRotationStatus | null>;
 }
@@ -116,6 +118,11 @@ export function createServingPlane(p: PlaneCreateParams): ServingPlane {
 
   return {
     authority: () => ca.loaded(),
+    refreshCa: () =>
+      ca.refresh().then(
+        () => undefined,
+        (e: unknown) => p.logger.warn({ err: (e as Error).message }, "could not re-read the CA state after the store changed; the next reconcile reads it again"),
+      ),
     caRotation: async () => mode.caRotation(await ca.current()),
     ready: cachedCheck({
       ttlMs: p.readyCacheMs ?? READY_CACHE_MS,

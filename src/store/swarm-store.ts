@@ -36,13 +36,20 @@ export interface SwarmStore extends CaStore {
  * under the KEK) in the config `mtls.ca-state.pending` until its import. Configs are immutable, so a write is a new version; a
  * replacement CA task reads the newest and goes on where the last one stopped.
  */
+/**
+ * The names of one CA's state configs, `<caStateName>.v<N>`. Exact names only: another CA in the same swarm (another
+ * caStateName), its pending intermediate and the lease are not its versions.
+ */
+export function caStateConfigPattern(caStateName: string): RegExp {
+  return new RegExp(`^${caStateName.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\.v[1-9][0-9]*$`);
+}
+
 export function openSwarmStore(swarm: Swarm, p: SwarmStoreOpenParams = {}): SwarmStore {
   const stateName = p.caStateName ?? CA_STATE_NAME;
   const kekSecretName = p.kekSecretName ?? KEK_SECRET_NAME;
   /** `init --intermediate-csr`'s pending intermediate, until its import. */
   const pendingName = `${stateName}.pending`;
-  // Exact names only: another CA in the same swarm (another caStateName) is not ours.
-  const ours = new RegExp(`^${stateName.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\.v[1-9][0-9]*$`);
+  const ours = caStateConfigPattern(stateName);
   const versions = async (): Promise<ConfigRecord[]> => {
     const all = await swarm.listConfigs({ label: [`${LABEL.managed}=true`, `${LABEL.kind}=ca-state`] });
     return all

@@ -6,6 +6,8 @@
  * - NACK a response: the server keeps the stream and sends the next version only;
  * - isolation: another identity's secret, an identity not opted in, a wildcard request, no client certificate, a
  *   foreign CA, a self-signed and an expired certificate are all refused;
+ * - a new intermediate written into the CA state file by another writer: serve reads it when the file changes (its
+ *   schedule never fires) and the open stream gets a working certificate from it;
  * - serve killed and restarted: the client reconnects and gets a valid certificate;
  * - one audit record per working certificate, and no key material in serve's log.
  *
@@ -14,11 +16,11 @@
  */
 import { execFileSync } from "node:child_process";
 import { X509Certificate, createPrivateKey, createPublicKey } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
-import { createAuthority, issueLeaf, openAuthority } from "../../../src/ca/index.js";
+import { createAuthority, createIntermediateCa, issueLeaf, openAuthority, sealAuthority } from "../../../src/ca/index.js";
 import { readKekFile } from "../../../src/store/kek-file.js";
 import { keyMaterialIn } from "../../helpers/cli.js";
 import { assertServeRuns, spawnServe, type ServeProcess } from "../../helpers/serve-process.js";
@@ -145,6 +147,30 @@ t.test("serve --sds: Envoy-like client over mTLS, pushes, ACK/NACK, isolation, r
     const ours = await openAuthority(readFileSync(join(data, "ca-state.json"), "utf8"), await readKekFile(join(data, "kek")));
     const old = await issueLeaf(ours, { identity: "web", uris: [WEB], ttlSeconds: 300, now: new Date(Date.now() - 3600_000) });
     await refused("an expired certificate of this CA", { ca: web.ca, cert: old.chainPem, key: old.keyPem as string }, [WEB], /^14 /);
+  });
+
+  await t.test("a new intermediate in the state file: the open stream gets its certificate, read when the file changed", async (t) => {
+    const c = streamSecrets(address, web, [WEB, BUNDLE]);
+    t.teardown(() => c.close());
+    await until("first response", 60_000, async () => (c.accepted.length >= 1 ? true : undefined));
+    const issuerOf = (r: (typeof c.accepted)[number] | undefined): string => {
+      const chain = r?.resources.find((x) => x.name === WEB)?.tls_certificate?.certificate_chain.inline_bytes.toString() ?? "";
+      return new X509Certificate(chain).issuer;
+    };
+    const before = issuerOf(c.accepted[0]);
+    const seen = c.accepted.length;
+    // Another writer of the state file (rotate-ca is the swarm's; here the file gets what its intermediate rotation
+    // writes: a new intermediate under the same root), with serve's schedule never firing.
+    const kek = await readKekFile(join(data, "kek"));
+    const a = await openAuthority(readFileSync(join(data, "ca-state.json"), "utf8"), kek);
+    const next = await createIntermediateCa({ signer: a.roots[0] as NonNullable<(typeof a.roots)[0]>, ttlSeconds: 30 * 86400, name: a.name });
+    writeFileSync(join(data, "ca-state.json.tmp"), sealAuthority({ ...a, intermediate: next }, kek), { mode: 0o600 });
+    renameSync(join(data, "ca-state.json.tmp"), join(data, "ca-state.json"));
+    const fresh = await until(`a certificate from the new intermediate (errors: ${JSON.stringify(c.errors)})`, 60_000, async () => c.accepted.slice(seen).find((r) => issuerOf(r) !== before));
+    const bundle = fresh.resources.find((x) => x.name === BUNDLE)?.validation_context?.trusted_ca.inline_bytes.toString() ?? "";
+    t.match(opensslVerify(dir, bundle, fresh.resources.find((x) => x.name === WEB)?.tls_certificate?.certificate_chain.inline_bytes.toString() ?? "", fresh.at), /: OK$/, "it verifies with OpenSSL against the bundle pushed with it");
+    t.equal(c.opens, 1, "on the open stream");
+    t.match(serve.log(), /the CA state changed in the store; reading it now/, "serve read the state file when it changed (its schedule never fires)");
   });
 
   await t.test("serve killed and started again: the client reconnects and gets a valid certificate", async (t) => {
