@@ -12,6 +12,16 @@
  *   2. Quorum lost: the two managers not running the CA are killed. `serve` reports not ready (503 with a reason),
  *      refuses an admin rotation without changing anything, and keeps running (same container, no restart). When
  *      the managers come back it is ready again and a forced rotation goes through.
+ *   3. Partition: the link of the manager running the CA (the lease holder) goes down in the middle of a forced
+ *      rotation; the two others keep quorum and Swarm starts the CA there. What an operator sees: the cut-off CA
+ *      stops holding the lease before its deadline (its calls fail, its rollouts fail, it logs that the lease
+ *      "expires by itself"; or, were its work still running, "lease lost; stopping" at the deadline) and rotates
+ *      nothing after it; the CA on the majority side
+ *      takes the lease over (after watching it unchanged for a whole TTL) and reconciles; once the link is back, the
+ *      swarm is whole, one CA runs, and nothing was done twice (each service moved at most one generation, no two
+ *      rotations of one service from one generation in the two CAs' audit lines, no orphan generation, every task
+ *      holds a valid certificate). The cut manager is a Raft follower (the CA is moved off the leader first when it
+ *      runs there): see ARCHITECTURE, "The partition test cuts a follower".
  *
  * The steps depend on each other (one swarm, one CA), so they run in order in this one file.
  */
@@ -19,7 +29,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import { until } from "../helpers/swarm-test.js";
-import { API_PORT, generationOf, HA_DIR, HaWorld, hasQuorum, NODES, nodeIp, requireHaSwarm, sandbox, type NodeIndex } from "./fixtures/ha-world.js";
+import { API_PORT, engineGet, generationOf, HA_DIR, HaWorld, hasQuorum, NODES, nodeIp, requireHaSwarm, sandbox, swarmWhole, type LogEntry, type NodeIndex } from "./fixtures/ha-world.js";
 
 await requireHaSwarm();
 const w = new HaWorld();
@@ -174,4 +184,181 @@ await t.test("quorum lost (2 of 3 managers killed): not ready, changes nothing, 
   t.equal(genAfter, genBefore + 1, `${target} moved from generation ${genBefore} to ${genAfter}`);
   const certs = await w.servedCertificates(target);
   t.same(certs?.map((c) => c.problem ?? c.generation), certs?.map(() => genAfter), `${target}: its tasks hold the new generation's valid certificate`);
+});
+
+/** until(), and when it gives up, what Docker says of the managers (each engine's view) and of the CA's tasks. */
+async function within<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, intervalMs: number): Promise<T> {
+  try {
+    return await until(what, timeoutMs, probe, intervalMs);
+  } catch (e) {
+    const managers = await swarmWhole().then((v) => v.said, (x: Error) => x.message);
+    throw new Error(`${(e as Error).message}; managers: ${managers}; CA tasks: ${await w.caTasks()}`);
+  }
+}
+
+/**
+ * Waits for the swarm to be whole (every engine sees three managers ready and reachable and the same leader) on
+ * three polls in a row, 3 s apart: Raft has settled, not just answered once. Returns the leader.
+ */
+async function wholeSwarm(what: string): Promise<NodeIndex> {
+  let streak = 0;
+  let said = "";
+  try {
+    return await until(what, 300_000, async () => {
+      const v = await swarmWhole();
+      said = v.said;
+      streak = v.whole ? streak + 1 : 0;
+      return streak >= 3 && v.leader !== null ? v.leader : undefined;
+    }, 3000);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}; Docker: ${said}`);
+  }
+}
+
+interface LeaseConfig {
+  Version: { Index: number };
+  Spec: { Labels?: Record<string, string> };
+}
+interface LeaseSeen {
+  at: number;
+  version: number;
+  token: string;
+  owner: string;
+  free: boolean;
+}
+const leaseSeen = (c: LeaseConfig, at: number): LeaseSeen => {
+  const l = c.Spec.Labels ?? {};
+  const owner = l["io.swarm-mtls.lease.owner"] ?? "";
+  return { at, version: c.Version.Index, token: l["io.swarm-mtls.lease.token"] ?? "", owner, free: l["io.swarm-mtls.lease.state"] === "free" || owner === "" };
+};
+const readLeaseOn = async (n: NodeIndex): Promise<LeaseSeen> => leaseSeen(await engineGet<LeaseConfig>(n, `/configs/${encodeURIComponent(w.lease)}`, 20_000), Date.now());
+
+/** Polls the lease config on node n (Engine API, every 0.5 s) until stopped: every version seen, when first seen. */
+function watchLease(n: NodeIndex): { seen: LeaseSeen[]; stop: () => Promise<void> } {
+  const seen: LeaseSeen[] = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const c = await readLeaseOn(n).catch(() => undefined);
+      if (c && seen.at(-1)?.version !== c.version) seen.push(c);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  })();
+  return { seen, stop: async () => { running = false; await loop; } };
+}
+
+interface ServiceView {
+  Spec: { Name: string; TaskTemplate: { ContainerSpec: { Secrets?: { SecretName: string }[] } } };
+  UpdateStatus?: { State?: string };
+}
+/** A workload whose spec already references the next generation while Docker is replacing its tasks (one API call). */
+async function rolloutInFlight(n: NodeIndex, before: Map<string, number>): Promise<string | undefined> {
+  const filters = encodeURIComponent(JSON.stringify({ label: [`${w.prefix}enable=true`] }));
+  for (const s of await engineGet<ServiceView[]>(n, `/services?filters=${filters}`)) {
+    const from = before.get(s.Spec.Name);
+    const gens = (s.Spec.TaskTemplate.ContainerSpec.Secrets ?? []).map((r) => /\.crt\.v(\d+)$/.exec(r.SecretName)?.[1]).filter((g) => g !== undefined).map(Number);
+    const st = s.UpdateStatus?.State;
+    if (from !== undefined && gens.includes(from + 1) && (st === "updating" || st === "rollback_started")) return s.Spec.Name;
+  }
+  return undefined;
+}
+
+const rotations = (log: LogEntry[]): LogEntry[] => log.filter((e) => e.audit === true && e.event === "rotate" && e.result === "ok");
+
+await t.test("partition: the CA's manager is cut off mid-rollout; it stops holding the lease before its deadline, the majority's CA takes the lease over, nothing is done twice", async (t) => {
+  let leader = await wholeSwarm("a whole swarm before the cut (3 managers ready and reachable, one leader)");
+  for (const s of w.workloads) await within(`${s} at rest`, 600_000, () => w.settled(s), 2000);
+  let ca = await w.caNode();
+  // The cut leaves the leader with the majority: a cut leader adds an election and moves every agent's session,
+  // which on a loaded 2-core machine once left Swarm without a working leader for minutes (Swarm, not the CA).
+  for (let moves = 0, constraint = ""; ca.node === leader; moves++) {
+    if (moves === 2) throw new Error(`the CA keeps landing on the Raft leader m${leader}; managers: ${(await swarmWhole()).said}`);
+    const args = ["service", "update", "--detach", "--constraint-add", `node.hostname!=m${leader}`];
+    if (constraint) args.push("--constraint-rm", constraint);
+    t.comment(`the CA runs on the Raft leader m${leader}: moved off it (${args.slice(3).join(" ")})`);
+    await w.docker(...args, w.caService);
+    constraint = `node.hostname!=m${leader}`;
+    const from = leader;
+    ca = await within(`the CA running off m${from}`, 600_000, async () => {
+      const c = await w.caNode(10_000);
+      return c.node !== from ? c : undefined;
+    }, 2000);
+    leader = await wholeSwarm("a whole swarm after moving the CA");
+  }
+  const caAt = ca;
+  await within(`the CA's /readyz on m${caAt.node}`, 300_000, async () => ((await w.api(caAt.node, "GET", "/readyz", undefined, 20_000)).status === 200 ? true : undefined), 2000);
+  const before = new Map<string, number>();
+  for (const s of w.workloads) before.set(s, await within(`${s} at rest`, 600_000, () => w.settled(s), 2000));
+  t.comment(`CA on m${ca.node} (container ${ca.container.slice(0, 12)}), Raft leader m${leader}; forced rotation, then m${ca.node}'s link goes down`);
+
+  const lease = watchLease(leader);
+  t.teardown(() => lease.stop());
+  const askedAt = Date.now();
+  // Fire and forget: its answer may never come (its server is cut off).
+  void w.api(ca.node, "POST", "/v1/rotate", { force: true }, 120_000).catch(() => undefined);
+  const inFlight = await within("a rollout to a new generation in flight", 300_000, () => rolloutInFlight(leader, before), 500);
+  const held = await readLeaseOn(leader);
+  t.ok(!held.free && held.owner.startsWith(ca.container.slice(0, 12)), `the CA on m${ca.node} holds the lease (${held.owner || "free"}) while ${inFlight} rolls out`);
+  const cutAt = Date.now();
+  await sandbox("link-down", String(ca.node));
+  w.down.add(ca.node);
+  const after = (at: number): string => `${((at - cutAt) / 1000).toFixed(1)} s`;
+
+  const moved = await within("Swarm running the CA on the majority side", 600_000, async () => {
+    const c = await w.caNode(10_000);
+    return c.node !== ca.node ? c : undefined;
+  }, 2000);
+  t.not(moved.node, ca.node, `Swarm runs the CA on m${moved.node}, with the majority`);
+  const reconciledAt = await within(`a successful reconcile by the CA on m${moved.node}`, 600_000, async () => {
+    const ts = await w.lastReconcile(moved.node).catch(() => 0);
+    return ts * 1000 > cutAt ? ts * 1000 : undefined;
+  }, 1000);
+  const takeover = await within("the lease watch seeing it change hands", 60_000, async () => lease.seen.find((x) => x.at > cutAt && x.token !== held.token), 500);
+  t.ok(takeover.free || takeover.owner.startsWith(moved.container.slice(0, 12)), `the CA on m${moved.node} took the lease over (${takeover.owner || "taken and released"}, seen ${after(takeover.at)} after the cut)`);
+
+  // The cut-off CA's own account, read on its node while the link is still down (its engine answers locally).
+  const cutLog = (await w.caLog(ca.node, ca.container)).filter((e) => e.time >= askedAt);
+  // It stops holding the lease one of two ways: its deadline passes while it still works ("lease lost; stopping",
+  // the work aborted), or its work ends first (a cut-off manager fails its calls: the rollouts fail) and it lets the
+  // lease go, which it cannot write from there ("could not release the lease; it expires by itself").
+  const stopped = new Set(["lease lost; stopping", "could not release the lease; it expires by itself"]);
+  const lost = cutLog.find((e) => e.time > cutAt && stopped.has(e.msg));
+  const told = cutLog.filter((e) => e.time > cutAt).map((e) => `${after(e.time)} ${e.msg} ${e.reason ?? e.err ?? ""}`.trim());
+  t.ok(lost, `the cut-off CA stopped holding the lease: "${lost?.msg ?? `not found; after the cut it logged: ${told.join(" | ").slice(0, 2000)}`}"`);
+  t.ok(lost !== undefined && lost.time < takeover.at, `it stopped ${lost ? after(lost.time) : "(never)"} after the cut, before the lease changed hands (${after(takeover.at)})`);
+  const late = rotations(cutLog).filter((e) => e.time > (lost?.time ?? cutAt));
+  t.same(late.map((e) => e.service), [], "the cut-off CA rotated nothing after it stopped");
+  const rescheduledAt = Date.parse((await w.docker("inspect", "--type", "task", "--format", "{{.CreatedAt}}", moved.task)).trim().replace(/ \+0000 UTC$/, "Z").replace(" ", "T"));
+  t.comment(`partition: the cut-off CA stopped ${lost ? after(lost.time) : "?"}, Swarm created the new CA task ${after(rescheduledAt)}, the lease changed hands ${after(takeover.at)}, first reconcile on the majority side ${after(reconciledAt)} after the cut`);
+  t.pass(`partition measured: holder stopped ${lost ? after(lost.time) : "?"}, task rescheduled ${after(rescheduledAt)}, lease taken over ${after(takeover.at)}, reconcile ${after(reconciledAt)}`);
+
+  await sandbox("link-up", String(ca.node));
+  w.down.delete(ca.node);
+  await wholeSwarm(`the swarm whole again after m${ca.node}'s link came back`);
+  const one = await within("one CA task running", 300_000, async () => {
+    const c = await w.caNode(10_000);
+    // The cut-off CA's container is on its own node: that engine says whether it still runs.
+    const oldRunning = await engineGet<unknown[]>(ca.node, `/containers/json?filters=${encodeURIComponent(JSON.stringify({ id: [ca.container], status: ["running"] }))}`);
+    return oldRunning.length === 0 ? c : undefined;
+  }, 2000);
+  t.equal(one.container, moved.container, `one CA runs (on m${one.node}); the cut-off one has stopped`);
+  t.same((await w.api(one.node, "GET", "/readyz", undefined, 20_000)).json, { ready: true }, "and it is ready");
+
+  for (const s of w.workloads) {
+    const from = before.get(s) as number;
+    const gen = await within(`${s} at rest after the partition`, 600_000, () => w.settled(s), 2000);
+    const gens = [...new Set((await w.secretsOf(s)).map((x) => generationOf(x.Spec.Name)))].sort((a, b) => a - b);
+    t.ok(gen === from || gen === from + 1, `${s} runs generation ${gen} (was ${from}): never rotated twice from one generation`);
+    t.equal(Math.max(...gens), gen, `${s}: no generation newer than the attached one is left (${gens.join(",")})`);
+    const certs = await w.servedCertificates(s);
+    t.same(certs?.map((c) => c.problem ?? c.generation), certs?.map(() => gen), `${s}: every task holds generation ${gen}'s valid certificate`);
+  }
+  // The audit trail of both CAs (the cut-off one read again if its container is still there): one rotation per
+  // service and generation at most.
+  const cutAll = await w.caLog(ca.node, ca.container).then((l) => l.filter((e) => e.time >= askedAt), () => cutLog);
+  const audit = [...rotations(cutAll), ...rotations(await w.caLog(moved.node, moved.container))].filter((e) => e.time >= askedAt);
+  const twice = audit.filter((e, i) => audit.findIndex((x) => x.service === e.service && x.generation?.from === e.generation?.from) !== i);
+  t.same(twice.map((e) => `${e.service} from v${e.generation?.from}`), [], `no service rotated twice from one generation in the two CAs' audit lines (${audit.length} rotations: ${audit.map((e) => `${e.service} v${e.generation?.from}->v${e.generation?.to}`).join(", ")})`);
+  const now = await readLeaseOn(one.node);
+  t.ok(now.free || now.owner.startsWith(one.container.slice(0, 12)), `the lease is free or held by the running CA (${now.owner || "free"}), never by the cut-off one`);
 });
