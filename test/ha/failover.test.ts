@@ -22,14 +22,22 @@
  *      rotations of one service from one generation in the two CAs' audit lines, no orphan generation, every task
  *      holds a valid certificate). The cut manager is a Raft follower (the CA is moved off the leader first when it
  *      runs there): see ARCHITECTURE, "The partition test cuts a follower".
+ *   4. SDS across a failover: an SDS-mode service runs off the CA's manager; an Envoy-like SDS client (every node's
+ *      SDS address, round robin on reconnect, HTTP/2 keepalive as the generated bootstrap sets it) streams its
+ *      working certificate with the task's bootstrap files. The CA's manager is killed: the client reconnects to the
+ *      CA Swarm starts on another manager and gets a fresh working certificate that verifies with OpenSSL against
+ *      the pushed bundle; the service keeps its task and its bootstrap secrets.
  *
  * The steps depend on each other (one swarm, one CA), so they run in order in this one file.
  */
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { X509Certificate } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
+import { streamSecrets } from "../helpers/sds-client.js";
 import { until } from "../helpers/swarm-test.js";
-import { API_PORT, engineGet, generationOf, HA_DIR, HaWorld, hasQuorum, NODES, nodeIp, requireHaSwarm, sandbox, swarmWhole, type LogEntry, type NodeIndex } from "./fixtures/ha-world.js";
+import { API_PORT, SDS_PORT, engineGet, generationOf, HA_DIR, HaWorld, hasQuorum, NODES, nodeIp, requireHaSwarm, sandbox, swarmWhole, type LogEntry, type NodeIndex } from "./fixtures/ha-world.js";
 
 await requireHaSwarm();
 const w = new HaWorld();
@@ -361,4 +369,74 @@ await t.test("partition: the CA's manager is cut off mid-rollout; it stops holdi
   t.same(twice.map((e) => `${e.service} from v${e.generation?.from}`), [], `no service rotated twice from one generation in the two CAs' audit lines (${audit.length} rotations: ${audit.map((e) => `${e.service} v${e.generation?.from}->v${e.generation?.to}`).join(", ")})`);
   const now = await readLeaseOn(one.node);
   t.ok(now.free || now.owner.startsWith(one.container.slice(0, 12)), `the lease is free or held by the running CA (${now.owner || "free"}), never by the cut-off one`);
+});
+
+/** `openssl verify` of a pushed working chain against the bundle pushed with it ("OK" or OpenSSL's words). */
+function opensslVerify(bundle: string, chain: string): string {
+  const leaf = new X509Certificate(chain).toString();
+  const file = (name: string, text: string): string => {
+    writeFileSync(join(w.dir, name), text);
+    return join(w.dir, name);
+  };
+  const r = spawnSync("openssl", ["verify", "-CAfile", file("sds-bundle.pem", bundle), "-untrusted", file("sds-chain.pem", chain), file("sds-leaf.pem", leaf)], { encoding: "utf8" });
+  return r.status === 0 ? "OK" : `${r.stdout}${r.stderr}`.trim();
+}
+
+await t.test("SDS across a failover: the CA's manager dies; an Envoy-like client reconnects to the rescheduled CA and gets a valid certificate; no task restarts", async (t) => {
+  await wholeSwarm("a whole swarm before the SDS step");
+  const ca = await w.caNode();
+  const name = `${w.stack}-sds`;
+  await w.createSdsWorkload(name, ca.node);
+  const boot = await within(`${name}'s task with its bootstrap files`, 300_000, () => w.bootstrapFiles(name), 2000);
+  const tasksBefore = (await w.tasks(name)).map((x) => x.id);
+  const bootstrapBefore = await w.attached(name);
+  const spiffeId = /URI:(spiffe:\/\/[^,\s]+)/.exec(new X509Certificate(boot.cert).subjectAltName ?? "")?.[1] ?? "";
+  const bundleName = "spiffe://ha.test";
+  // Envoy's SDS cluster in the generated bootstrap: every CA address (here each node's host-mode SDS port, as
+  // tasks.<stack>_ca would resolve to the node running it), round robin on reconnect, HTTP/2 keepalive 30 s / 10 s.
+  const endpoints = NODES.map((n) => `${nodeIp(n)}:${SDS_PORT}`);
+  const pushes: { serial: string; verify: string }[] = [];
+  const stream = streamSecrets(endpoints, boot, [spiffeId, bundleName], {
+    reconnect: true,
+    keepalive: true,
+    judge: (r) => {
+      const chain = r.resources.find((x) => x.name === spiffeId)?.tls_certificate?.certificate_chain.inline_bytes.toString();
+      const bundle = r.resources.find((x) => x.name === bundleName)?.validation_context?.trusted_ca.inline_bytes.toString();
+      if (!chain || !bundle) return "missing a secret";
+      const verify = opensslVerify(bundle, chain);
+      pushes.push({ serial: new X509Certificate(chain).serialNumber, verify });
+      return verify === "OK" ? null : `does not verify: ${verify}`;
+    },
+  });
+  t.teardown(() => stream.close());
+  await within(`a first working certificate from the CA on m${ca.node}`, 300_000, async () => (stream.accepted.length >= 1 ? true : undefined), 1000);
+  const first = stream.accepted.length;
+  t.equal(stream.accepted[0]?.from, `${nodeIp(ca.node)}:${SDS_PORT}`, `the first stream is served by the CA on m${ca.node}`);
+
+  const killedAt = Date.now();
+  const after = (at: number): string => `${((at - killedAt) / 1000).toFixed(1)} s`;
+  t.comment(`killing m${ca.node}, which runs the CA; ${name} runs on m${(await w.tasks(name))[0]?.node}`);
+  await sandbox("kill-node", String(ca.node));
+  w.down.add(ca.node);
+  const moved = await within("Swarm running the CA on another manager", 600_000, async () => {
+    const c = await w.caNode(10_000);
+    return c.node !== ca.node ? c : undefined;
+  }, 2000);
+  const next = await within(`a working certificate from the CA on m${moved.node}`, 600_000, async () => stream.accepted.slice(first).at(0), 1000).catch((e: Error) => {
+    throw new Error(`${e.message} (streams opened: ${stream.endpoints.join(", ")}; errors: ${JSON.stringify(stream.errors.slice(-4))})`);
+  });
+  t.equal(next.from, `${nodeIp(moved.node)}:${SDS_PORT}`, `it came over a new stream to the rescheduled CA on m${moved.node}`);
+  const pushed = pushes.at(-1);
+  t.equal(pushed?.verify, "OK", "it verifies with OpenSSL against the bundle pushed with it");
+  t.not(pushed?.serial, pushes[0]?.serial, "a fresh working certificate, issued by the rescheduled CA");
+  t.same(pushes.filter((p) => p.verify !== "OK").map((p) => p.verify), [], "every pushed certificate verified");
+  t.ok(stream.opens >= 2, `the client reconnected (${stream.opens} streams opened: ${stream.endpoints.join(", ")})`);
+  t.same((await w.tasks(name)).map((x) => x.id), tasksBefore, `${name} kept its task: no restart`);
+  t.equal(await w.attached(name), bootstrapBefore, `${name}'s bootstrap secrets were not replaced (generation ${bootstrapBefore})`);
+  t.comment(`SDS failover: the CA task rescheduled on m${moved.node}, and the client's first certificate from it ${after(next.at)} after the kill (${stream.opens} streams opened)`);
+  t.pass(`SDS failover measured: first working certificate from the rescheduled CA ${after(next.at)} after the kill`);
+
+  await sandbox("start-node", String(ca.node));
+  w.down.delete(ca.node);
+  await wholeSwarm(`the swarm whole again after m${ca.node} came back`);
 });
