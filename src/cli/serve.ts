@@ -1,4 +1,3 @@
-import { watch } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { FastifyInstance } from "fastify";
@@ -12,7 +11,6 @@ import { createServingPlane, type ServingPlane } from "../rotation/serving-plane
 import { debounceKeys, leaseRetryDelayMs, startReconcileLoop } from "../rotation/scheduler.js";
 import type { Logger } from "../log.js";
 import type { CaStore } from "../store/ca-store.js";
-import { FILE_STORE_LAYOUT } from "../store/file-store.js";
 import { caStateConfigPattern } from "../store/swarm-store.js";
 import type { Swarm } from "../swarm/swarm.js";
 import type { CliContext } from "./context.js";
@@ -21,6 +19,7 @@ import { apiCertNames, issueApiCert, keepApiCertFresh, type ApiCert, type ApiCer
 import { createRenewer, type Renewer } from "../sds/renew.js";
 import { startServeSds, type ServeSds } from "./serve-sds.js";
 import { stopWithinGrace } from "./serve-stop.js";
+import { CA_WRITTEN_DEBOUNCE_MS, watchCaStateFile, watchSwarmEvents } from "./serve-watch.js";
 import { isLoopbackHost } from "./loopback.js";
 
 export interface ServeOptions {
@@ -339,40 +338,6 @@ function startReconciles(ctx: CliContext, p: { plane: ServingPlane; sds: ServeSd
       if (leaseRetry) clearTimeout(leaseRetry);
     },
   };
-}
-
-/** How soon after the store says the CA state changed serve reads it (the writes of one command come together), ms. */
-const CA_WRITTEN_DEBOUNCE_MS = 250;
-
-/**
- * Docker events: a service created or updated is reconciled soon (debounced 2 s), not at the next schedule; a new
- * version of this CA's state config is read at once.
- */
-function watchSwarmEvents(swarm: Swarm, on: { loop: ServeReconciles["loop"]; caState: RegExp; caWritten: (name: string) => void }, signal: AbortSignal, log: Logger): void {
-  const debounced = debounceKeys(2000, (services) => on.loop.request({ trigger: "event", services }));
-  void swarm
-    .events(
-      { types: ["service", "config"], signal, onReconnect: (e, ms) => log.warn({ err: (e as Error)?.message, retryInMs: ms }, "Docker event stream dropped; reconnecting") },
-      (e) => {
-        if (e.type === "config") {
-          if (e.action === "create" && e.name && on.caState.test(e.name)) on.caWritten(e.name);
-        } else if (e.action === "create" || e.action === "update") debounced.push(e.name ?? e.id);
-      },
-    )
-    .catch((e: unknown) => log.error({ err: (e as Error).message }, "Docker event stream stopped"));
-  signal.addEventListener("abort", () => debounced.cancel());
-}
-
-/** The file store: the CA state file replaced (atomic rename) or written is read at once. */
-function watchCaStateFile(dir: string, caWritten: (name: string) => void, signal: AbortSignal, log: Logger): void {
-  try {
-    const watcher = watch(dir, { signal, persistent: false }, (_event, file) => {
-      if (file === FILE_STORE_LAYOUT.caState) caWritten(file);
-    });
-    watcher.on("error", (e) => log.warn({ err: e.message }, "stopped watching the CA state file; it is read at each reconcile"));
-  } catch (e) {
-    log.warn({ err: (e as Error).message, dir }, "cannot watch the CA state file; it is read at each reconcile");
-  }
 }
 
 /** How serve stops (once, on SIGTERM or SIGINT): see ARCHITECTURE.md, Decisions, "How `serve` stops". */

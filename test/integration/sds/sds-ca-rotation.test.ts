@@ -28,7 +28,8 @@ import { runCli, type CliRun } from "../../helpers/cli.js";
 import { assertServeRuns, spawnServe, untilServeSays, type ServeProcess } from "../../helpers/serve-process.js";
 import { handshakeOnce } from "../../helpers/handshakes.js";
 import { fetchSecrets, streamSecrets, type SdsStreamClient } from "../../helpers/sds-client.js";
-import { docker, FAST, freePorts, requireSwarmCli, runningContainer, TEST_IMAGE, until } from "../../helpers/swarm-test.js";
+import { taskBootstrap } from "../../helpers/sds-sidecar.js";
+import { docker, FAST, freePorts, requireSwarmCli, TEST_IMAGE, until } from "../../helpers/swarm-test.js";
 import { ownCa, removeOwnCa } from "../ca-rotation/fixtures/own-ca.js";
 
 await requireSwarmCli({ needsCa: false });
@@ -170,13 +171,7 @@ interface Sidecar {
 
 /** Reads the bootstrap files of the service's task and opens an SDS stream with them, like its Envoy would. */
 async function sidecar(service: string, sdsPort: number): Promise<Sidecar> {
-  const cid = await until(`${service}'s task with its bootstrap secrets`, 180_000, async () => {
-    const c = await runningContainer(service, 10_000);
-    return (await docker("exec", c, "cat", "/run/secrets/tls.crt").catch(() => "")).includes("BEGIN CERTIFICATE") ? c : undefined;
-  });
-  const read = (f: string) => docker("exec", cid, "cat", `/run/secrets/${f}`);
-  const boot = { cert: await read("tls.crt"), key: await read("tls.key"), ca: await read("ca.crt") };
-  const spiffeId = /URI:(spiffe:\/\/[^,\s]+)/.exec(new X509Certificate(boot.cert).subjectAltName ?? "")?.[1] ?? "";
+  const { boot, spiffeId } = await taskBootstrap(service);
   const bundleName = `spiffe://${TD}`;
   const pushes: Pushed[] = [];
   const stream = streamSecrets(`127.0.0.1:${sdsPort}`, boot, [spiffeId, bundleName], {
